@@ -1,0 +1,254 @@
+/**
+ * The `outbox-sync` command. Exit codes: 0 success, 2 bad usage or invalid input (one line on stderr),
+ * 1 a runtime failure.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { openStores } from '../connections';
+import { InvalidMessageError, validateMessage, type ValidMessage } from '../message/validate';
+import { IdempotencyConflictError, insertMessages } from '../outbox/enqueue';
+import { readMessage, readStatus, retryMessages, pruneCompleted } from '../outbox/store';
+import { runDev } from './dev';
+import { runMigrate } from './migrate';
+import { runDispatcher, runWorker } from './processes';
+
+/** Wrong arguments or input: exit 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export function buildProgram(): Command {
+  const program = new Command('outbox-sync')
+    .description('Moves business data from a PostgreSQL outbox into a second database through Temporal workflows.')
+    .showSuggestionAfterError()
+    .exitOverride();
+
+  program
+    .command('migrate')
+    .description('create or upgrade both database schemas and register the search attributes in Temporal')
+    .option('--skip-temporal', 'leave the Temporal namespace alone')
+    .action(async (opts: { skipTemporal?: boolean }) => {
+      await runMigrate(loadConfig(), { temporal: !opts.skipTemporal, log: (line) => console.log(line) });
+    });
+
+  program
+    .command('dev')
+    .description('all in one: Temporal dev server (SQLite file, Web UI), migrate, worker, dispatcher')
+    .option('--demo', 'enqueue a demo batch, wait until it is completed and show it')
+    .option('--data-dir <dir>', 'where the Temporal SQLite file lives', '.data')
+    .action(async (opts: { demo?: boolean; dataDir: string }) => {
+      await runDev(loadConfig(), { demo: Boolean(opts.demo), dataDir: opts.dataDir });
+    });
+
+  program
+    .command('worker')
+    .description('run workflows and activities (many may run at once)')
+    .action(async () => runWorker(loadConfig()));
+
+  program
+    .command('dispatcher')
+    .description('claim pending messages, start their workflows, redrive failed ones, reconcile stuck ones')
+    .action(async () => runDispatcher(loadConfig()));
+
+  program
+    .command('enqueue')
+    .description('store a message (or, with --ndjson, one message per line, all or none) and print the ids')
+    .option('--entity <entity>', 'what the message is about, e.g. order')
+    .option('--key <key>', 'which one, e.g. 42')
+    .option('--version <version>', 'monotonic per (entity, key); defaults to the message id')
+    .addOption(new Option('--op <op>', 'upsert or delete').choices(['upsert', 'delete']))
+    .option('--data <json>', 'the data, a JSON object (required for upsert)')
+    .option('--idempotency-key <key>', 'a repeat with the same body returns the first id')
+    .option('--source <source>', 'who sent it')
+    .option('--ndjson <file>', 'read messages from a file of JSON lines (- for stdin)')
+    .action(async (opts: EnqueueOptions) => enqueueCommand(loadConfig(), opts));
+
+  program
+    .command('status')
+    .description('counts per status and the age of the oldest pending message')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const config = loadConfig();
+      await withStores(config, async ({ outbox }) => {
+        const status = await readStatus(outbox);
+        if (opts.json) return console.log(JSON.stringify(status));
+        for (const [name, n] of Object.entries(status.counts)) console.log(`${name.padEnd(11)} ${n}`);
+        console.log(`oldest pending: ${status.oldestPendingSeconds} s`);
+      });
+    });
+
+  program
+    .command('inspect')
+    .description('a message, its attempts and last error, its workflow id and a Temporal UI link')
+    .argument('<id>', 'message id')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const config = loadConfig();
+      const messageId = parseId(id);
+      await withStores(config, async ({ outbox }) => {
+        const message = await readMessage(outbox, messageId);
+        if (!message) throw new UsageError(`message ${messageId} does not exist`);
+        const temporalUi = message.workflowId
+          ? `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows/${encodeURIComponent(message.workflowId)}`
+          : null;
+        if (opts.json) return console.log(JSON.stringify({ ...message, temporalUi }));
+        const rows: [string, unknown][] = [
+          ['id', message.id],
+          ['status', message.status],
+          ['entity', message.entity],
+          ['key', message.key],
+          ['op', message.op],
+          ['version', message.version],
+          ['source', message.source ?? '-'],
+          ['attempts', message.attempts],
+          ['last error', message.lastError ?? '-'],
+          ['workflow id', message.workflowId ?? '- (not started yet)'],
+          ['temporal ui', temporalUi ?? '-'],
+          ['created', message.createdAt.toISOString()],
+          ['updated', message.updatedAt.toISOString()],
+        ];
+        for (const [name, value] of rows) console.log(`${name.padEnd(12)} ${value}`);
+      });
+    });
+
+  program
+    .command('retry')
+    .description('send failed or dead messages back through the pipeline')
+    .argument('[ids...]', 'message ids')
+    .option('--dead', 'all dead messages')
+    .option('--failed', 'all failed messages')
+    .action(async (ids: string[], opts: { dead?: boolean; failed?: boolean }) => {
+      const chosen = [ids.length > 0, Boolean(opts.dead), Boolean(opts.failed)].filter(Boolean).length;
+      if (chosen !== 1) throw new UsageError('retry takes message ids, --dead or --failed (exactly one of them)');
+      const select = opts.dead ? { status: 'dead' as const } : opts.failed ? { status: 'failed' as const } : { ids: ids.map(parseId) };
+      await withStores(loadConfig(), async ({ outbox }) => {
+        const moved = await retryMessages(outbox, select);
+        console.log(`${moved.length} message(s) sent back to pending${moved.length ? `: ${moved.join(' ')}` : ''}`);
+      });
+    });
+
+  program
+    .command('prune')
+    .description('delete completed messages older than a duration')
+    .requiredOption('--older-than <duration>', 'e.g. 7d, 12h, 30m, 45s')
+    .action(async (opts: { olderThan: string }) => {
+      const ms = parseDuration(opts.olderThan);
+      await withStores(loadConfig(), async ({ outbox }) => {
+        const deleted = await pruneCompleted(outbox, ms);
+        console.log(`${deleted} completed message(s) deleted`);
+      });
+    });
+
+  return program;
+}
+
+interface EnqueueOptions {
+  entity?: string;
+  key?: string;
+  version?: string;
+  op?: 'upsert' | 'delete';
+  data?: string;
+  idempotencyKey?: string;
+  source?: string;
+  ndjson?: string;
+}
+
+async function enqueueCommand(config: Config, opts: EnqueueOptions): Promise<void> {
+  const messages = opts.ndjson ? readNdjson(opts.ndjson, config) : [messageFromFlags(opts, config)];
+  await withStores(config, async ({ outbox }) => {
+    const ids = await insertMessages(outbox, messages);
+    console.log(ids.join('\n'));
+  });
+}
+
+function messageFromFlags(opts: EnqueueOptions, config: Config): ValidMessage {
+  if (opts.entity === undefined) throw new UsageError('--entity is required (or use --ndjson FILE)');
+  if (opts.key === undefined) throw new UsageError('--key is required (or use --ndjson FILE)');
+  let data: unknown;
+  if (opts.data !== undefined) {
+    try {
+      data = JSON.parse(opts.data);
+    } catch {
+      throw new InvalidMessageError('--data', 'is not valid JSON');
+    }
+  }
+  const input = {
+    entity: opts.entity,
+    key: opts.key,
+    ...(opts.op === undefined ? {} : { op: opts.op }),
+    ...(opts.version === undefined ? {} : { version: opts.version }),
+    ...(data === undefined ? {} : { data }),
+    ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
+    ...(opts.source === undefined ? {} : { source: opts.source }),
+  };
+  return validateMessage(input, { maxDataBytes: config.maxDataBytes });
+}
+
+function readNdjson(file: string, config: Config): ValidMessage[] {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--ndjson: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  const messages: ValidMessage[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      throw new InvalidMessageError(`line ${i + 1}`, 'is not valid JSON');
+    }
+    messages.push(validateMessage(parsed, { maxDataBytes: config.maxDataBytes }, `line ${i + 1}`));
+  });
+  if (messages.length === 0) throw new UsageError(`--ndjson: ${file} holds no messages`);
+  return messages;
+}
+
+async function withStores<T>(config: Config, work: (stores: ReturnType<typeof openStores>) => Promise<T>): Promise<T> {
+  const stores = openStores(config, 2);
+  try {
+    return await work(stores);
+  } finally {
+    await stores.close();
+  }
+}
+
+function parseId(text: string): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(text)) throw new UsageError(`"${text}" is not a message id (a positive integer)`);
+  return Number(text);
+}
+
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!match) throw new UsageError(`--older-than: "${text}" is not a duration such as 7d, 12h, 30m or 45s`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+/** Runs the command line; sets process.exitCode (2 for bad usage or input, 1 for a runtime failure). */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    process.exitCode = exitCodeFor(err);
+    if (!(err instanceof CommanderError)) console.error(`outbox-sync: ${oneLine(err)}`);
+  }
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+  }
+  const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof InvalidMessageError || err instanceof IdempotencyConflictError;
+  return usage ? 2 : 1;
+}
+
+function oneLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n')[0] || String(err);
+}
+
+if (require.main === module) void main(process.argv);

@@ -1,0 +1,110 @@
+/**
+ * `outbox-sync dev`: the whole pipeline on this machine in one process. It reuses a Temporal server that
+ * already answers at TEMPORAL_ADDRESS, or starts the dev server there (SQLite file, Web UI), then
+ * migrates and runs a worker and a dispatcher until Ctrl-C.
+ */
+import { join, resolve } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { Config } from '../config';
+import { connectTemporal, openStores, type Stores } from '../connections';
+import { Dispatcher } from '../dispatcher';
+import type { MessageInput } from '../message/validate';
+import { enqueueBatch } from '../outbox/enqueue';
+import { readMessages } from '../outbox/store';
+import { readRecord } from '../target/store';
+import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { activitySettings, createSyncWorker } from '../worker';
+import { processLogger } from './log';
+import { runMigrate } from './migrate';
+import { dispatcherSettings, untilSignal } from './processes';
+
+export async function runDev(config: Config, options: { demo: boolean; dataDir: string }): Promise<void> {
+  const server = await ensureTemporal(config, resolve(options.dataDir));
+  await runMigrate(config, { temporal: true, log: (line) => processLogger.info(line) });
+
+  const stores = openStores(config);
+  const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
+  const { connection, client } = await connectTemporal(config);
+  const worker = await createSyncWorker({
+    connection: nativeConnection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    stores,
+    settings: activitySettings(config),
+  });
+  const workerRun = worker.run();
+  const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), processLogger);
+  dispatcher.start();
+  const stopped = untilSignal();
+
+  console.log(`Temporal UI: ${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows`);
+  try {
+    if (options.demo) await runDemo(stores, config);
+    console.log('Worker and dispatcher running. Press Ctrl-C to stop.');
+    await Promise.race([stopped, workerRun]);
+  } finally {
+    await dispatcher.stop();
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun.catch(() => undefined);
+    await nativeConnection.close();
+    await connection.close();
+    await stores.close();
+    await server?.stop();
+  }
+}
+
+/** Starts the dev server unless something already answers at TEMPORAL_ADDRESS. */
+async function ensureTemporal(config: Config, dataDir: string): Promise<DevServer | null> {
+  try {
+    const probe = await Connection.connect({ address: config.temporalAddress, connectTimeout: 1_000 });
+    await probe.workflowService.getSystemInfo({});
+    await probe.close();
+    processLogger.info('using the Temporal server already running', { address: config.temporalAddress });
+    return null;
+  } catch {
+    // nothing there: start one
+  }
+  const [ip, port] = config.temporalAddress.split(':') as [string, string];
+  const uiPort = Number(new URL(config.temporalUiUrl).port || 8233);
+  processLogger.info('starting the Temporal dev server', { address: config.temporalAddress, dbFile: join(dataDir, 'temporal.sqlite') });
+  return startDevServer({
+    ip,
+    port: Number(port),
+    uiPort,
+    namespace: config.temporalNamespace,
+    dbFile: join(dataDir, 'temporal.sqlite'),
+    logFile: join(dataDir, 'temporal.log'),
+  });
+}
+
+/** Orders with two versions each (sent newest first for some), and a delete, synced while you watch. */
+async function runDemo(stores: Stores, config: Config): Promise<void> {
+  const run = Date.now().toString(36);
+  const messages: MessageInput[] = [];
+  for (let n = 1; n <= 8; n++) {
+    const key = `demo-${run}-${n}`;
+    const v1: MessageInput = { entity: 'order', key, version: 1, data: { status: 'placed', total: n * 10 }, source: 'demo' };
+    const v2: MessageInput = { entity: 'order', key, version: 2, data: { status: 'paid', total: n * 10 }, source: 'demo' };
+    messages.push(...(n % 2 === 0 ? [v2, v1] : [v1, v2]));
+  }
+  messages.push({ entity: 'order', key: `demo-${run}-8`, op: 'delete', version: 3, source: 'demo' });
+  const ids = await enqueueBatch(stores.outbox, messages, { maxDataBytes: config.maxDataBytes });
+  console.log(`Enqueued ${ids.length} demo messages (${ids[0]}…${ids[ids.length - 1]}); waiting for them to finish…`);
+
+  const deadline = Date.now() + 120_000;
+  let rows = await readMessages(stores.outbox, ids);
+  while (rows.some((m) => m.status === 'pending' || m.status === 'processing') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    rows = await readMessages(stores.outbox, ids);
+  }
+  console.log('\n  id  key            op      version  status      target now holds');
+  for (const m of rows) {
+    const record = await readRecord(stores.target, m.entity, m.key);
+    const holds = record ? (record.deleted ? `v${record.version} (deleted)` : `v${record.version} ${JSON.stringify(record.data)}`) : '-';
+    console.log(`  ${String(m.id).padStart(3)} ${m.key.padEnd(14)} ${String(m.op).padEnd(7)} ${m.version.padStart(7)}  ${m.status.padEnd(10)}  ${holds}`);
+  }
+  const completed = rows.filter((m) => m.status === 'completed').length;
+  console.log(`\n${completed} of ${rows.length} demo messages completed.`);
+  console.log(`Find one in the Temporal UI: ${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows?query=${encodeURIComponent(`OutboxMessageId="${ids[0]}"`)}\n`);
+}

@@ -1,0 +1,32 @@
+import { Connection } from '@temporalio/client';
+import pg from 'pg';
+import type { Config } from '../config';
+import { pgSettings } from '../database/connect';
+import { ensureDatabase, migrate } from '../database/migrate';
+import { registerSearchAttributes } from '../temporal/search-attributes-register';
+
+/** Creates the databases if missing, applies both schemas, and registers the search attributes. */
+export async function runMigrate(config: Config, options: { temporal: boolean; log?: (line: string) => void }): Promise<void> {
+  const log = options.log ?? (() => undefined);
+  for (const [set, url] of [
+    ['outbox', config.outboxDatabaseUrl],
+    ['target', config.targetDatabaseUrl],
+  ] as const) {
+    if (await ensureDatabase(url)) log(`created database ${new URL(url).pathname.slice(1)}`);
+    const pool = new pg.Pool(pgSettings(url, { max: 1 }));
+    try {
+      const applied = await migrate(pool, set);
+      log(applied.length ? `${set}: applied ${applied.join(', ')}` : `${set}: up to date`);
+    } finally {
+      await pool.end();
+    }
+  }
+  if (!options.temporal) return;
+  const connection = await Connection.connect({ address: config.temporalAddress });
+  try {
+    const added = await registerSearchAttributes(connection, config.temporalNamespace);
+    log(added.length ? `temporal: registered ${added.join(', ')}` : 'temporal: search attributes present');
+  } finally {
+    await connection.close();
+  }
+}

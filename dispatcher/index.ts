@@ -1,0 +1,217 @@
+/**
+ * The dispatcher turns claimed messages into workflow executions. One process runs three duties:
+ * - dispatch: claim pending messages (pending → processing) and start one workflow each;
+ * - redrive: run failed messages again once their backoff has passed (failed → processing), and declare
+ *   dead those out of executions;
+ * - reconcile: for a message left in processing past its lease, ask Temporal whether its workflow runs; if
+ *   it does not (the dispatcher died between claim and start, an operator terminated it, Temporal lost
+ *   it), start a new execution.
+ * Many dispatchers may run at once: claims use SKIP LOCKED, and a start is idempotent by workflow id
+ * (USE_EXISTING while a run is open), so a message never has two live executions.
+ */
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import pg from 'pg';
+import { workflowIdFor } from '../message/status';
+import {
+  claimAbandoned,
+  claimFailedDue,
+  claimPending,
+  findLeaseExpired,
+  markDead,
+  markDeadExhausted,
+  markFailed,
+  renewLease,
+  type ClaimedMessage,
+} from '../outbox/store';
+import { searchAttributesFor } from '../temporal/search-attributes';
+import type { StepRetrySettings, syncMessage } from '../workflows';
+
+export interface DispatcherSettings {
+  taskQueue: string;
+  workflowIdPrefix: string;
+  claimBatchSize: number;
+  pollIntervalMs: number;
+  leaseMs: number;
+  maxExecutions: number;
+  stepRetry: StepRetrySettings;
+  /** How often to redrive failed messages and reconcile expired leases (defaults to the poll interval). */
+  maintenanceIntervalMs?: number;
+}
+
+export interface DispatcherLogger {
+  info(message: string, fields?: object): void;
+  warn(message: string, fields?: object): void;
+  error(message: string, fields?: object): void;
+}
+
+const NOTIFY_CHANNEL = 'outbox_sync_pending';
+
+export class Dispatcher {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private listener: pg.Client | undefined;
+  private lastMaintenance = 0;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly client: Client,
+    private readonly settings: DispatcherSettings,
+    private readonly logger: DispatcherLogger = console,
+    /** Connection settings for the LISTEN client (defaults to the pool's). */
+    private readonly listenConfig: pg.ClientConfig = (pool as unknown as { options: pg.ClientConfig }).options,
+  ) {}
+
+  /** Starts the loop: dispatch as fast as claims fill batches, otherwise wait for a NOTIFY or the poll interval. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.listen();
+    this.loop = this.run();
+  }
+
+  /** Stops after the current pass; claimed messages are started before it returns. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let claimed = 0;
+      try {
+        claimed = await this.dispatchOnce();
+        const interval = this.settings.maintenanceIntervalMs ?? this.settings.pollIntervalMs;
+        if (Date.now() - this.lastMaintenance >= interval) {
+          this.lastMaintenance = Date.now();
+          claimed += await this.redriveOnce();
+          await this.reconcileOnce();
+        }
+      } catch (err) {
+        this.logger.error('dispatcher pass failed; trying again', { error: (err as Error).message });
+      }
+      if (claimed < this.settings.claimBatchSize) await this.sleep(this.settings.pollIntervalMs);
+    }
+  }
+
+  /** Claims one batch of pending messages and starts their workflows; returns how many were claimed. */
+  async dispatchOnce(): Promise<number> {
+    const claimed = await claimPending(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.workflowIdPrefix);
+    await this.startAll(claimed);
+    return claimed.length;
+  }
+
+  /** Declares exhausted failed messages dead and runs due ones again; returns how many were restarted. */
+  async redriveOnce(): Promise<number> {
+    const dead = await markDeadExhausted(this.pool, this.settings.maxExecutions);
+    if (dead > 0) this.logger.warn('failed messages declared dead', { count: dead });
+    const due = await claimFailedDue(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.maxExecutions);
+    await this.startAll(due);
+    return due.length;
+  }
+
+  /** Checks messages whose lease expired; restarts those without a running workflow. Returns how many. */
+  async reconcileOnce(): Promise<number> {
+    let restarted = 0;
+    for (const message of await findLeaseExpired(this.pool, this.settings.claimBatchSize)) {
+      let running: boolean;
+      try {
+        const description = await this.client.workflow.getHandle(workflowIdFor(message.id, this.settings.workflowIdPrefix)).describe();
+        running = description.status.name === 'RUNNING';
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        running = false;
+      }
+      if (running) {
+        await renewLease(this.pool, message.id, message.attempt, this.settings.leaseMs);
+        continue;
+      }
+      if (message.attempt >= this.settings.maxExecutions) {
+        const error = 'workflow ended without recording an outcome, and no executions are left';
+        if (await markFailed(this.pool, message.id, message.attempt, { error, kind: 'transient', retryInMs: 0 })) {
+          await markDead(this.pool, message.id, message.attempt);
+          this.logger.warn('message declared dead', { messageId: message.id, error });
+        }
+        continue;
+      }
+      const claim = await claimAbandoned(this.pool, message.id, message.attempt, this.settings.leaseMs);
+      if (!claim) continue; // its outcome was recorded meanwhile
+      this.logger.warn('restarting a message whose workflow is gone', { messageId: message.id, attempt: claim.attempt });
+      await this.startAll([claim]);
+      restarted++;
+    }
+    return restarted;
+  }
+
+  /**
+   * Starts a workflow per claimed message. A failed start leaves the message in processing; the
+   * reconciler starts it once the lease expires, so nothing is lost.
+   */
+  private async startAll(messages: ClaimedMessage[]): Promise<void> {
+    const results = await Promise.allSettled(messages.map((m) => startExecution(this.client, m, this.settings)));
+    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ id: messages[i]!.id, error: String(r.reason) }] : []));
+    if (failures.length > 0) {
+      this.logger.error('workflow starts failed; the reconciler will retry them after the lease', {
+        count: failures.length,
+        first: failures[0],
+      });
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** LISTEN for inserts so a new message is claimed at once; polling covers any notification missed. */
+  private async listen(): Promise<void> {
+    while (this.running) {
+      const client = new pg.Client(this.listenConfig);
+      client.on('error', () => undefined); // reported through the 'end' below
+      try {
+        await client.connect();
+        if (!this.running) {
+          await client.end();
+          return;
+        }
+        this.listener = client;
+        client.on('notification', () => this.wake?.());
+        await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+        await new Promise<void>((resolve) => client.once('end', resolve));
+      } catch (err) {
+        if (this.running) this.logger.warn('LISTEN connection failed; polling meanwhile', { error: (err as Error).message });
+        await client.end().catch(() => undefined);
+      }
+      if (this.running) await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/** Starts (or finds running) the workflow of one claimed message. */
+export async function startExecution(
+  client: Client,
+  message: ClaimedMessage,
+  settings: Pick<DispatcherSettings, 'taskQueue' | 'workflowIdPrefix' | 'stepRetry'>,
+): Promise<string> {
+  const handle = await client.workflow.start<typeof syncMessage>('syncMessage', {
+    taskQueue: settings.taskQueue,
+    workflowId: workflowIdFor(message.id, settings.workflowIdPrefix),
+    args: [{ messageId: message.id, attempt: message.attempt, retry: settings.stepRetry }],
+    // One live execution per message: a second start while one runs returns that one. Once it has
+    // closed, a start (a redrive or a rescue) opens a new run under the same id.
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+    typedSearchAttributes: searchAttributesFor(message),
+  });
+  return handle.firstExecutionRunId;
+}

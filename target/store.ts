@@ -1,0 +1,53 @@
+/**
+ * The second database. Each (entity, key) holds the highest version completed so far: the upsert only
+ * replaces a row whose version is lower, so replays and late, older messages change nothing. A delete
+ * is a tombstone row, which an older upsert cannot bring back.
+ */
+import type { Queryable } from '../outbox/enqueue';
+
+export interface TargetRecord {
+  entity: string;
+  key: string;
+  version: string;
+  data: unknown;
+  deleted: boolean;
+  messageId: number;
+}
+
+export interface TargetWrite {
+  entity: string;
+  key: string;
+  version: string;
+  /** null for a delete. */
+  data: unknown;
+  deleted: boolean;
+  messageId: number;
+}
+
+/** Writes one version; returns true if it is now the row's version, false if a newer one was already there. */
+export async function upsertRecord(db: Queryable, write: TargetWrite): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `INSERT INTO synced_records (entity, entity_key, version, data, deleted, message_id)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (entity, entity_key) DO UPDATE
+        SET version = EXCLUDED.version, data = EXCLUDED.data, deleted = EXCLUDED.deleted,
+            message_id = EXCLUDED.message_id, synced_at = now()
+      WHERE synced_records.version < EXCLUDED.version`,
+    [write.entity, write.key, write.version, write.deleted ? null : JSON.stringify(write.data), write.deleted, write.messageId],
+  );
+  return rowCount === 1;
+}
+
+export async function readRecord(db: Queryable, entity: string, key: string): Promise<TargetRecord | null> {
+  const { rows } = await db.query('SELECT * FROM synced_records WHERE entity = $1 AND entity_key = $2', [entity, key]);
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    entity: row.entity,
+    key: row.entity_key,
+    version: String(row.version),
+    data: row.data,
+    deleted: row.deleted,
+    messageId: Number(row.message_id),
+  };
+}

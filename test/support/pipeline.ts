@@ -1,0 +1,168 @@
+/**
+ * One isolated pipeline per test: its own outbox and target databases (cloned from the migrated
+ * templates), its own Redis prefix and Temporal task queue, and optionally a fault proxy in front of the
+ * target database or Redis. Real servers throughout.
+ */
+import { randomBytes } from 'node:crypto';
+import { Worker } from '@temporalio/worker';
+import { loadConfig, type Config } from '../../config';
+import { openStores, type Stores } from '../../connections';
+import { Dispatcher, type DispatcherLogger } from '../../dispatcher';
+import { readMessages, type OutboxMessage } from '../../outbox/store';
+import { dispatcherSettings } from '../../client/processes';
+import { activitySettings, createSyncWorker } from '../../worker';
+import { FaultProxy } from './fault-proxy';
+import { TEMPLATE_OUTBOX, TEMPLATE_TARGET, adminQuery, databaseUrl, dropDatabase, getStack } from './stack';
+import pg from 'pg';
+import { pgSettings } from '../../database/connect';
+
+export interface PipelineOptions {
+  /** Settings by their environment names, over the fast test defaults below. */
+  env?: Record<string, string>;
+  proxyTarget?: boolean;
+  proxyRedis?: boolean;
+}
+
+/** Fast settings for tests: short backoffs, few attempts, quick polling. */
+const TEST_ENV: Record<string, string> = {
+  OUTBOX_SYNC_MAX_EXECUTIONS: '3',
+  OUTBOX_SYNC_REDRIVE_BASE_MS: '200',
+  OUTBOX_SYNC_REDRIVE_MAX_MS: '1000',
+  OUTBOX_SYNC_LEASE_MS: '10000',
+  OUTBOX_SYNC_POLL_MS: '100',
+  OUTBOX_SYNC_ACTIVITY_MAX_ATTEMPTS: '4',
+  OUTBOX_SYNC_ACTIVITY_INITIAL_INTERVAL_MS: '100',
+  OUTBOX_SYNC_ACTIVITY_MAX_INTERVAL_MS: '500',
+  OUTBOX_SYNC_ACTIVITY_TIMEOUT_MS: '5000',
+};
+
+const quietLogger: DispatcherLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export class TestPipeline {
+  readonly workers: { worker: Worker; run: Promise<void> }[] = [];
+  readonly dispatchers: Dispatcher[] = [];
+
+  private constructor(
+    readonly name: string,
+    readonly config: Config,
+    readonly stores: Stores,
+    readonly targetProxy: FaultProxy | null,
+    readonly redisProxy: FaultProxy | null,
+  ) {}
+
+  static async create(options: PipelineOptions = {}): Promise<TestPipeline> {
+    const stack = getStack();
+    const name = `outbox_sync_t_${randomBytes(4).toString('hex')}`;
+    await adminQuery(`CREATE DATABASE ${name}_outbox TEMPLATE ${TEMPLATE_OUTBOX}`);
+    await adminQuery(`CREATE DATABASE ${name}_target TEMPLATE ${TEMPLATE_TARGET}`);
+    const postgres = new URL(stack.postgresUrl);
+    const redis = new URL(stack.redisUrl);
+    const targetProxy = options.proxyTarget ? await FaultProxy.start(postgres.hostname, Number(postgres.port || 5432)) : null;
+    const redisProxy = options.proxyRedis ? await FaultProxy.start(redis.hostname, Number(redis.port || 6379)) : null;
+    const targetServer = targetProxy ? `postgres://127.0.0.1:${targetProxy.port}/postgres` : stack.postgresUrl;
+    const config = loadConfig({
+      ...TEST_ENV,
+      OUTBOX_DATABASE_URL: databaseUrl(stack.postgresUrl, `${name}_outbox`),
+      TARGET_DATABASE_URL: databaseUrl(targetServer, `${name}_target`),
+      REDIS_URL: redisProxy ? `redis://127.0.0.1:${redisProxy.port}` : stack.redisUrl,
+      OUTBOX_SYNC_REDIS_PREFIX: `${name}:`,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      TEMPORAL_NAMESPACE: stack.namespace,
+      OUTBOX_SYNC_TASK_QUEUE: name,
+      OUTBOX_SYNC_WORKFLOW_ID_PREFIX: `${name}-message-`,
+      ...options.env,
+    });
+    return new TestPipeline(name, config, openStores(config), targetProxy, redisProxy);
+  }
+
+  get client() {
+    return getStack().client;
+  }
+
+  /** Starts a worker on this pipeline's task queue; `stores` lets a test hand it stubbed or faulty parts. */
+  async startWorker(): Promise<Worker> {
+    const stack = getStack();
+    const worker = await createSyncWorker({
+      connection: stack.nativeConnection,
+      namespace: stack.namespace,
+      taskQueue: this.config.taskQueue,
+      stores: this.stores,
+      settings: activitySettings(this.config),
+      workflowBundle: stack.workflowBundle,
+      options: { shutdownGraceTime: '2 seconds' },
+    });
+    this.workers.push({ worker, run: worker.run() });
+    return worker;
+  }
+
+  async stopWorkers(): Promise<void> {
+    for (const { worker } of this.workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+    await Promise.all(this.workers.map((w) => w.run));
+    this.workers.length = 0;
+  }
+
+  /** Starts a dispatcher loop over this pipeline's outbox (many may run at once). */
+  startDispatcher(overrides: Partial<ReturnType<typeof dispatcherSettings>> = {}): Dispatcher {
+    const dispatcher = this.createDispatcher(overrides);
+    dispatcher.start();
+    return dispatcher;
+  }
+
+  /** A dispatcher whose passes the test drives itself (dispatchOnce, redriveOnce, reconcileOnce). */
+  createDispatcher(overrides: Partial<ReturnType<typeof dispatcherSettings>> = {}): Dispatcher {
+    const dispatcher = new Dispatcher(this.stores.outbox, this.client, { ...dispatcherSettings(this.config), ...overrides }, quietLogger);
+    this.dispatchers.push(dispatcher);
+    return dispatcher;
+  }
+
+  /** Waits until every message is in one of `statuses`; fails with their states if it takes too long. */
+  async waitForStatus(ids: number[], statuses: string[], timeoutMs = 30_000): Promise<OutboxMessage[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const messages = await readMessages(this.stores.outbox, ids);
+      if (messages.length === ids.length && messages.every((m) => statuses.includes(m.status))) return messages;
+      if (Date.now() > deadline) {
+        const states = messages.map((m) => `${m.id}:${m.status}${m.lastError ? ` (${m.lastError})` : ''}`).join(', ');
+        throw new Error(`messages did not reach ${statuses.join('|')} within ${timeoutMs} ms: ${states}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Runs SQL on the target database directly (not through the proxy). */
+  async targetAdmin<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
+    const client = new pg.Client(pgSettings(databaseUrl(getStack().postgresUrl, `${this.name}_target`)));
+    await client.connect();
+    try {
+      return await client.query<T>(sql, params);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.dispatchers.map((d) => d.stop()));
+    await this.stopWorkers();
+    this.targetProxy?.restore();
+    this.redisProxy?.restore();
+    const keys = await this.stores.redis.keys(`${this.config.redisPrefix}*`).catch(() => []);
+    if (keys.length > 0) await this.stores.redis.del(...keys).catch(() => undefined);
+    await this.stores.close();
+    await this.targetProxy?.close();
+    await this.redisProxy?.close();
+    const stack = getStack();
+    await dropDatabase(stack.postgresUrl, `${this.name}_outbox`);
+    await dropDatabase(stack.postgresUrl, `${this.name}_target`);
+  }
+}
+
+/** Polls `check` until it returns a value other than undefined. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The real servers every integration test talks to, set up once per run by test/hooks.ts: a Temporal dev
+ * server of our own (or the one TEMPORAL_TEST_ADDRESS names), template databases already migrated, and
+ * the workflow bundle.
+ */
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import pg from 'pg';
+import { pgSettings } from '../../database/connect';
+import { ensureDatabase, migrate } from '../../database/migrate';
+import { startDevServer, type DevServer } from '../../temporal/dev-server';
+import { registerSearchAttributes } from '../../temporal/search-attributes-register';
+
+export interface Stack {
+  temporalAddress: string;
+  namespace: string;
+  /** Shared by every test: kept open for the whole run so the SDK runtime keeps our logger. */
+  nativeConnection: NativeConnection;
+  connection: Connection;
+  client: Client;
+  workflowBundle: WorkflowBundleWithSourceMap;
+  /** A URL of the PostgreSQL server (any database); test databases are made beside it. */
+  postgresUrl: string;
+  redisUrl: string;
+  server: DevServer | null;
+  dataDir: string;
+}
+
+let stack: Stack | undefined;
+
+export const TEMPLATE_OUTBOX = 'outbox_sync_test_template_outbox';
+export const TEMPLATE_TARGET = 'outbox_sync_test_template_target';
+
+export function getStack(): Stack {
+  if (!stack) throw new Error('the test stack is not set up (run the tests through mocha with test/hooks)');
+  return stack;
+}
+
+export async function setUpStack(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL as 'WARN') ?? 'ERROR') });
+  const dataDir = mkdtempSync(join(tmpdir(), 'outbox-sync-test-'));
+  const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres';
+  const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const namespace = 'default';
+
+  let server: DevServer | null = null;
+  let temporalAddress = process.env.TEMPORAL_TEST_ADDRESS;
+  const ready = Promise.all([
+    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('ERROR') }),
+    (async () => {
+      if (temporalAddress) return;
+      server = await startDevServer({
+        port: await freePort(),
+        uiPort: null,
+        dbFile: join(dataDir, 'temporal.sqlite'),
+        logFile: join(dataDir, 'temporal.log'),
+      });
+      temporalAddress = server.address;
+    })(),
+    makeTemplates(postgresUrl),
+  ]);
+  let bundle: WorkflowBundleWithSourceMap;
+  try {
+    [bundle] = await ready;
+  } catch (err) {
+    // A half-made stack must not keep the run alive: stop the server that did start.
+    await ready.catch(() => undefined);
+    await (server as DevServer | null)?.stop();
+    throw err;
+  }
+  const nativeConnection = await NativeConnection.connect({ address: temporalAddress! });
+  const connection = await Connection.connect({ address: temporalAddress! });
+  await registerSearchAttributes(connection, namespace);
+  stack = {
+    temporalAddress: temporalAddress!,
+    namespace,
+    nativeConnection,
+    connection,
+    client: new Client({ connection, namespace }),
+    workflowBundle: bundle,
+    postgresUrl,
+    redisUrl,
+    server,
+    dataDir,
+  };
+}
+
+export async function tearDownStack(): Promise<void> {
+  if (!stack) return;
+  const { connection, nativeConnection, server, dataDir } = stack;
+  stack = undefined;
+  await connection.close();
+  await nativeConnection.close();
+  await server?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** Migrated template databases; each test pipeline clones its own pair from them. */
+async function makeTemplates(postgresUrl: string): Promise<void> {
+  for (const [name, set] of [
+    [TEMPLATE_OUTBOX, 'outbox'],
+    [TEMPLATE_TARGET, 'target'],
+  ] as const) {
+    await dropDatabase(postgresUrl, name);
+    const url = databaseUrl(postgresUrl, name);
+    await ensureDatabase(url);
+    const pool = new pg.Pool(pgSettings(url, { max: 1 }));
+    try {
+      await migrate(pool, set);
+    } finally {
+      await pool.end();
+    }
+  }
+}
+
+export function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client(pgSettings(getStackOrEnvPostgres()));
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+function getStackOrEnvPostgres(): string {
+  return stack?.postgresUrl ?? process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres';
+}
+
+export async function dropDatabase(postgresUrl: string, name: string): Promise<void> {
+  const client = new pg.Client(pgSettings(postgresUrl));
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * The worker process: runs `syncMessage` workflows and their activities on the task queue. Many workers
+ * may run at once. SIGINT/SIGTERM stop polling and let running activities finish within the grace time;
+ * anything cut short is retried by Temporal on another worker.
+ */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivitySettings } from '../activities';
+import type { Config } from '../config';
+import type { Stores } from '../connections';
+
+export interface SyncWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  stores: Pick<Stores, 'outbox' | 'target' | 'cache'>;
+  settings: ActivitySettings;
+  /** A prebuilt bundle (tests build one per run); otherwise the workflows are bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  options?: Partial<WorkerOptions>;
+}
+
+export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, options }: SyncWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings }),
+    shutdownGraceTime: '10 seconds',
+    ...options,
+  });
+}
+
+export function activitySettings(config: Config): ActivitySettings {
+  return {
+    maxExecutions: config.maxExecutions,
+    redriveBaseMs: config.redriveBaseMs,
+    redriveMaxMs: config.redriveMaxMs,
+    maxDataBytes: config.maxDataBytes,
+  };
+}
