@@ -22,7 +22,9 @@ export function buildProgram(): Command {
   const program = new Command('outbox-sync')
     .description('Moves business data from a PostgreSQL outbox into a second database through Temporal workflows.')
     .showSuggestionAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Commander's own usage errors in the same one-line form as ours.
+    .configureOutput({ outputError: (text, write) => write(`outbox-sync: ${text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) });
 
   program
     .command('migrate')
@@ -155,6 +157,10 @@ interface EnqueueOptions {
 }
 
 async function enqueueCommand(config: Config, opts: EnqueueOptions): Promise<void> {
+  if (opts.ndjson !== undefined) {
+    const mixed = (['entity', 'key', 'version', 'op', 'data', 'idempotencyKey', 'source'] as const).filter((f) => opts[f] !== undefined);
+    if (mixed.length > 0) throw new UsageError(`--ndjson takes every field from the file; drop --${kebab(mixed[0]!)}`);
+  }
   const messages = opts.ndjson ? readNdjson(opts.ndjson, config) : [messageFromFlags(opts, config)];
   await withStores(config, async ({ outbox }) => {
     const ids = await insertMessages(outbox, messages);
@@ -216,8 +222,14 @@ async function withStores<T>(config: Config, work: (stores: ReturnType<typeof op
   }
 }
 
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
 function parseId(text: string): number {
-  if (!/^[1-9][0-9]{0,15}$/.test(text)) throw new UsageError(`"${text}" is not a message id (a positive integer)`);
+  if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`"${text}" is not a message id (a positive integer up to ${Number.MAX_SAFE_INTEGER})`);
+  }
   return Number(text);
 }
 
@@ -239,9 +251,8 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 function exitCodeFor(err: unknown): number {
-  if (err instanceof CommanderError) {
-    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
-  }
+  // Help asked for exits 0; help shown because no command was given is bad usage.
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
   const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof InvalidMessageError || err instanceof IdempotencyConflictError;
   return usage ? 2 : 1;
 }

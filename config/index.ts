@@ -18,7 +18,11 @@ const url = (protocols: string[]) =>
     { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** An integer given as a number (config file) or as decimal digits (environment); nothing looser. */
+const int = (min: number, max: number) =>
+  z
+    .union([z.number(), z.string().regex(/^-?[0-9]+$/, 'must be an integer').transform(Number)], { error: 'must be an integer' })
+    .pipe(z.number().int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 /** Each setting: its environment name, its schema and its default. */
 const settings = {
@@ -62,7 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const file = env.OUTBOX_SYNC_CONFIG ? readConfigFile(env.OUTBOX_SYNC_CONFIG) : {};
   const config: Record<string, unknown> = {};
   for (const [field, [name, schema, fallback]] of Object.entries(settings)) {
-    const raw = env[name] ?? file[name];
+    const raw = env[name] !== undefined && env[name] !== '' ? env[name] : file[name];
     const value = raw === undefined || raw === '' ? fallback : raw;
     const parsed = (schema as z.ZodType).safeParse(value);
     if (!parsed.success) {

@@ -77,7 +77,7 @@ const messageSchema = z.strictObject(
     idempotencyKey: text(MAX_IDEMPOTENCY_KEY_LENGTH).optional(),
     source: text(MAX_SOURCE_LENGTH).optional(),
   },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.join(', ')}` : 'must be a JSON object') },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a field of a message' : 'must be a JSON object') },
 );
 
 export interface ValidateOptions {
@@ -89,7 +89,9 @@ export function validateMessage(input: unknown, options: ValidateOptions = {}, p
   const parsed = messageSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new InvalidMessageError(joinPath(path, issue.path), issue.message);
+    // An unknown field is named by the field itself.
+    const at = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+    throw new InvalidMessageError(joinPath(path, at), issue.message);
   }
   const m = parsed.data;
   const op: Op = m.op ?? 'upsert';

@@ -96,7 +96,7 @@ describe('the pipeline, end to end on PostgreSQL, Redis and Temporal', () => {
     const executions = await waitFor('the execution in visibility', async () => {
       const found = [];
       for await (const execution of pipeline.client.workflow.list({ query: `OutboxMessageId = "${id}" AND TaskQueue = "${pipeline.config.taskQueue}"` })) found.push(execution);
-      return found.length > 0 ? found : undefined;
+      return found.length > 0 && found.every((e) => e.status.name === 'COMPLETED') ? found : undefined;
     });
     assert.equal(executions.length, 1);
     assert.equal(executions[0]!.workflowId, workflowIdFor(id, pipeline.config.workflowIdPrefix));

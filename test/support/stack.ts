@@ -32,8 +32,9 @@ export interface Stack {
 
 let stack: Stack | undefined;
 
-export const TEMPLATE_OUTBOX = 'outbox_sync_test_template_outbox';
-export const TEMPLATE_TARGET = 'outbox_sync_test_template_target';
+// Per run, so that two runs on one machine do not drop each other's templates.
+export const TEMPLATE_OUTBOX = `outbox_sync_template_${process.pid}_outbox`;
+export const TEMPLATE_TARGET = `outbox_sync_template_${process.pid}_target`;
 
 export function getStack(): Stack {
   if (!stack) throw new Error('the test stack is not set up (run the tests through mocha with test/hooks)');
@@ -91,11 +92,13 @@ export async function setUpStack(): Promise<void> {
 
 export async function tearDownStack(): Promise<void> {
   if (!stack) return;
-  const { connection, nativeConnection, server, dataDir } = stack;
+  const { connection, nativeConnection, server, dataDir, postgresUrl } = stack;
   stack = undefined;
   await connection.close();
   await nativeConnection.close();
   await server?.stop();
+  await dropDatabase(postgresUrl, TEMPLATE_OUTBOX);
+  await dropDatabase(postgresUrl, TEMPLATE_TARGET);
   rmSync(dataDir, { recursive: true, force: true });
 }
 

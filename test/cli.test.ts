@@ -1,0 +1,408 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { enqueue, enqueueBatch } from '../outbox/enqueue';
+import { TestPipeline } from './support/pipeline';
+
+/** The package root (this file runs from dist/test/) and its real binary. */
+const ROOT = resolve(__dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'outbox-sync');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The lines a stream printed, without the final newline. */
+function lines(text: string): string[] {
+  return text === '' ? [] : text.replace(/\n$/, '').split('\n');
+}
+
+/** Asserts a refusal as the contract has it: exit 2, nothing on stdout, one line on stderr starting "outbox-sync:". */
+function assertRefused(run: Run, reason: RegExp): void {
+  assert.equal(run.code, 2, `exit code (stderr: ${run.stderr})`);
+  assert.equal(run.stdout, '');
+  assert.equal(lines(run.stderr).length, 1, `one line on stderr, got: ${JSON.stringify(run.stderr)}`);
+  assert.ok(run.stderr.startsWith('outbox-sync: '), run.stderr);
+  assert.match(run.stderr, reason);
+}
+
+describe('the outbox-sync command line, run as a process against a real outbox', () => {
+  let pipeline: TestPipeline;
+  let dir: string;
+
+  beforeEach(async () => {
+    pipeline = await TestPipeline.create();
+    dir = mkdtempSync(join(tmpdir(), 'outbox-sync-cli-test-'));
+  });
+
+  afterEach(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await pipeline.close();
+  });
+
+  /** The settings of this test's pipeline, over an environment cleared of any outbox-sync settings. */
+  function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    const base = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(name)),
+    );
+    const { config } = pipeline;
+    return {
+      ...base,
+      OUTBOX_DATABASE_URL: config.outboxDatabaseUrl,
+      TARGET_DATABASE_URL: config.targetDatabaseUrl,
+      REDIS_URL: config.redisUrl,
+      OUTBOX_SYNC_REDIS_PREFIX: config.redisPrefix,
+      TEMPORAL_ADDRESS: config.temporalAddress,
+      TEMPORAL_NAMESPACE: config.temporalNamespace,
+      OUTBOX_SYNC_TASK_QUEUE: config.taskQueue,
+      OUTBOX_SYNC_WORKFLOW_ID_PREFIX: config.workflowIdPrefix,
+      ...extra,
+    };
+  }
+
+  /** Runs `node bin/outbox-sync ...args` to its end; `input` is written to its stdin. */
+  function cli(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.on('error', reject);
+      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+      child.stdin.end(options.input ?? '');
+    });
+  }
+
+  async function query<T extends Record<string, unknown> = Record<string, any>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await pipeline.stores.outbox.query<T>(sql, params)).rows;
+  }
+
+  async function countMessages(): Promise<number> {
+    const [row] = await query<{ n: string }>('SELECT count(*) AS n FROM outbox_messages');
+    return Number(row!.n);
+  }
+
+  async function statusOf(id: number): Promise<{ status: string; attempts: number }> {
+    const [row] = await query<{ status: string; attempts: number }>('SELECT status, attempts FROM outbox_messages WHERE id = $1', [id]);
+    assert.ok(row, `message ${id} exists`);
+    return row;
+  }
+
+  function ndjsonFile(text: string): string {
+    const path = join(dir, 'messages.ndjson');
+    writeFileSync(path, text);
+    return path;
+  }
+
+  describe('enqueue', () => {
+    it('stores a message from flags and prints its id', async () => {
+      const run = await cli(['enqueue', '--entity', 'order', '--key', '1', '--data', '{"a":1}']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stderr, '');
+      assert.match(run.stdout, /^[1-9][0-9]*\n$/);
+      const id = Number(run.stdout);
+      const rows = await query('SELECT entity, entity_key, op, version, data, status FROM outbox_messages');
+      assert.deepEqual(rows, [{ entity: 'order', entity_key: '1', op: 'upsert', version: String(id), data: { a: 1 }, status: 'pending' }]);
+    });
+
+    it('stores the op, version, source and idempotency key given as flags', async () => {
+      const run = await cli(['enqueue', '--entity', 'order', '--key', '2', '--op', 'delete', '--version', '12', '--source', 'shop', '--idempotency-key', 'req-1']);
+      assert.equal(run.code, 0, run.stderr);
+      const rows = await query('SELECT id, op, version, data, source, idempotency_key FROM outbox_messages');
+      assert.deepEqual(rows, [{ id: run.stdout.trim(), op: 'delete', version: '12', data: null, source: 'shop', idempotency_key: 'req-1' }]);
+    });
+
+    it('refuses --data that is not JSON with exit 2 and one line, and stores nothing', async () => {
+      const run = await cli(['enqueue', '--entity', 'order', '--key', '1', '--data', '{"a":1']);
+      assertRefused(run, /--data: is not valid JSON/);
+      assert.equal(await countMessages(), 0);
+    });
+
+    it('refuses a message without --entity with exit 2', async () => {
+      const run = await cli(['enqueue', '--key', '1', '--data', '{"a":1}']);
+      assertRefused(run, /--entity is required/);
+      assert.equal(await countMessages(), 0);
+    });
+
+    it('refuses a message that fails validation, naming the field', async () => {
+      const run = await cli(['enqueue', '--entity', 'order', '--key', '1', '--version', '007', '--data', '{"a":1}']);
+      assertRefused(run, /^outbox-sync: version: /);
+      assert.equal(await countMessages(), 0);
+    });
+
+    it('stores every line of an NDJSON file and prints their ids in order', async () => {
+      const file = ndjsonFile(
+        ['{"entity":"order","key":"1","data":{"n":1}}', '{"entity":"order","key":"2","data":{"n":2}}', '{"entity":"order","key":"3","op":"delete"}', ''].join('\n'),
+      );
+      const run = await cli(['enqueue', '--ndjson', file]);
+      assert.equal(run.code, 0, run.stderr);
+      const ids = lines(run.stdout);
+      assert.equal(ids.length, 3);
+      assert.ok(ids.every((id) => /^[1-9][0-9]*$/.test(id)), run.stdout);
+      const rows = await query<{ id: string; entity_key: string; op: string }>('SELECT id, entity_key, op FROM outbox_messages ORDER BY id');
+      assert.deepEqual(
+        rows.map((r) => [r.id, r.entity_key, r.op]),
+        [
+          [ids[0], '1', 'upsert'],
+          [ids[1], '2', 'upsert'],
+          [ids[2], '3', 'delete'],
+        ],
+      );
+    });
+
+    it('refuses an NDJSON file with a bad 2nd line, naming line 2, and stores none of its lines', async () => {
+      const file = ndjsonFile(['{"entity":"order","key":"1","data":{}}', '{"entity":"order","key":2,"data":{}}', '{"entity":"order","key":"3","data":{}}'].join('\n'));
+      const run = await cli(['enqueue', '--ndjson', file]);
+      assertRefused(run, /line 2/);
+      assert.equal(await countMessages(), 0);
+    });
+
+    it('refuses an NDJSON file whose 2nd line is not JSON, naming line 2', async () => {
+      const file = ndjsonFile(['{"entity":"order","key":"1","data":{}}', '{"entity":"order",', '{"entity":"order","key":"3","data":{}}'].join('\n'));
+      const run = await cli(['enqueue', '--ndjson', file]);
+      assertRefused(run, /line 2: is not valid JSON/);
+      assert.equal(await countMessages(), 0);
+    });
+
+    it('reads NDJSON from stdin with --ndjson -', async () => {
+      const run = await cli(['enqueue', '--ndjson', '-'], {
+        input: '{"entity":"order","key":"a","data":{"n":1}}\n{"entity":"order","key":"b","data":{"n":2}}\n',
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const ids = lines(run.stdout);
+      const rows = await query<{ id: string; entity_key: string }>('SELECT id, entity_key FROM outbox_messages ORDER BY id');
+      assert.deepEqual(
+        rows.map((r) => [r.id, r.entity_key]),
+        [
+          [ids[0], 'a'],
+          [ids[1], 'b'],
+        ],
+      );
+    });
+  });
+
+  describe('bad usage', () => {
+    it('exits 2 on an unknown command, with one line', async () => {
+      assertRefused(await cli(['frobnicate']), /unknown command 'frobnicate'/);
+      assertRefused(await cli(['statsu']), /unknown command 'statsu'.*Did you mean status\?/);
+    });
+
+    it('exits 2 when no command is given, and 0 when help is asked for', async () => {
+      const bare = await cli([]);
+      assert.equal(bare.code, 2);
+      const help = await cli(['--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /enqueue/);
+    });
+
+    it('refuses a message id past the integers JavaScript holds exactly', async () => {
+      assertRefused(await cli(['inspect', '9007199254740993']), /is not a message id/);
+    });
+
+    it('refuses --ndjson mixed with message flags', async () => {
+      const file = join(dir, 'one.ndjson');
+      writeFileSync(file, '{"entity":"order","key":"1","data":{}}\n');
+      assertRefused(await cli(['enqueue', '--ndjson', file, '--entity', 'order']), /--ndjson .* drop --entity/);
+      assert.equal(await countMessages(), 0);
+    });
+
+    it('exits 2 on an unknown option, and stores nothing', async () => {
+      const run = await cli(['enqueue', '--entity', 'order', '--key', '1', '--data', '{}', '--colour', 'red']);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /unknown option '--colour'/);
+      assert.equal(await countMessages(), 0);
+    });
+
+    it('exits 2 with one line naming the setting when a setting is wrong', async () => {
+      const run = await cli(['status', '--json'], { env: { OUTBOX_SYNC_MAX_EXECUTIONS: 'abc' } });
+      assertRefused(run, /^outbox-sync: OUTBOX_SYNC_MAX_EXECUTIONS: /);
+    });
+  });
+
+  describe('status', () => {
+    it('prints zero counts and no age for an empty outbox', async () => {
+      const run = await cli(['status', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, '{"counts":{"pending":0,"processing":0,"completed":0,"failed":0,"dead":0},"oldestPendingSeconds":0}\n');
+    });
+
+    it('prints the count of each status and the age of the oldest pending message as JSON', async () => {
+      const { outbox } = pipeline.stores;
+      const ids = await enqueueBatch(
+        outbox,
+        Array.from({ length: 8 }, (_, i) => ({ entity: 'order', key: String(i), data: { i } })),
+      );
+      const statuses = ['pending', 'pending', 'processing', 'completed', 'completed', 'completed', 'failed', 'dead'];
+      await query(`UPDATE outbox_messages m SET status = s.status FROM unnest($1::bigint[], $2::text[]) AS s(id, status) WHERE m.id = s.id`, [ids, statuses]);
+      await query(`UPDATE outbox_messages SET created_at = now() - interval '1 hour' WHERE id = $1`, [ids[1]]);
+      // A completed message created long ago does not count as the oldest pending one.
+      await query(`UPDATE outbox_messages SET created_at = now() - interval '3 hours' WHERE id = $1`, [ids[3]]);
+
+      const run = await cli(['status', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      const match = /^\{"counts":\{"pending":2,"processing":1,"completed":3,"failed":1,"dead":1\},"oldestPendingSeconds":(\d+)\}\n$/.exec(run.stdout);
+      assert.ok(match, run.stdout);
+      const age = Number(match[1]);
+      assert.ok(age >= 3600 && age < 3600 + 60, `oldest pending is about an hour old, got ${age} s`);
+    });
+  });
+
+  describe('inspect', () => {
+    it('prints a message with its fields as JSON', async () => {
+      const id = await enqueue(pipeline.stores.outbox, {
+        entity: 'order',
+        key: '42',
+        version: 7,
+        data: { total: 9.5 },
+        source: 'shop',
+        idempotencyKey: 'req-42',
+      });
+      const run = await cli(['inspect', String(id), '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      const message = JSON.parse(run.stdout);
+      assert.deepEqual(
+        {
+          id: message.id,
+          source: message.source,
+          entity: message.entity,
+          key: message.key,
+          op: message.op,
+          version: message.version,
+          data: message.data,
+          idempotencyKey: message.idempotencyKey,
+          status: message.status,
+          attempts: message.attempts,
+          lastError: message.lastError,
+          workflowId: message.workflowId,
+          temporalUi: message.temporalUi,
+        },
+        {
+          id,
+          source: 'shop',
+          entity: 'order',
+          key: '42',
+          op: 'upsert',
+          version: '7',
+          data: { total: 9.5 },
+          idempotencyKey: 'req-42',
+          status: 'pending',
+          attempts: 0,
+          lastError: null,
+          workflowId: null,
+          temporalUi: null,
+        },
+      );
+      assert.ok(!Number.isNaN(Date.parse(message.createdAt)), message.createdAt);
+    });
+
+    it('links a message with a workflow to its execution in the Temporal UI', async () => {
+      const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '42', data: {} });
+      await query(`UPDATE outbox_messages SET status = 'failed', attempts = 2, last_error = 'target down', workflow_id = $2 WHERE id = $1`, [id, `wf-${id}`]);
+      const run = await cli(['inspect', String(id), '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      const message = JSON.parse(run.stdout);
+      assert.equal(message.status, 'failed');
+      assert.equal(message.attempts, 2);
+      assert.equal(message.lastError, 'target down');
+      assert.equal(message.workflowId, `wf-${id}`);
+      assert.equal(message.temporalUi, `${pipeline.config.temporalUiUrl}/namespaces/${pipeline.config.temporalNamespace}/workflows/wf-${id}`);
+    });
+
+    it('exits 2 for a message that does not exist', async () => {
+      const run = await cli(['inspect', '999999']);
+      assertRefused(run, /message 999999 does not exist/);
+    });
+
+    it('exits 2 for an id that is not a number', async () => {
+      const run = await cli(['inspect', 'abc']);
+      assertRefused(run, /"abc" is not a message id/);
+    });
+  });
+
+  describe('retry', () => {
+    it('exits 2 when given neither ids nor --dead nor --failed', async () => {
+      const run = await cli(['retry']);
+      assertRefused(run, /retry takes message ids, --dead or --failed/);
+    });
+
+    it('sends dead messages back to pending with --dead, and leaves failed ones alone', async () => {
+      const [dead, failed] = await enqueueBatch(pipeline.stores.outbox, [
+        { entity: 'order', key: '1', data: {} },
+        { entity: 'order', key: '2', data: {} },
+      ]);
+      await query(`UPDATE outbox_messages SET status = 'dead', attempts = 3, last_error = 'boom' WHERE id = $1`, [dead]);
+      await query(`UPDATE outbox_messages SET status = 'failed', attempts = 1 WHERE id = $1`, [failed]);
+      const run = await cli(['retry', '--dead']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `1 message(s) sent back to pending: ${dead}\n`);
+      assert.deepEqual(await statusOf(dead!), { status: 'pending', attempts: 0 });
+      assert.deepEqual(await statusOf(failed!), { status: 'failed', attempts: 1 });
+    });
+
+    it('sends a failed message back to pending by its id', async () => {
+      const [failed, other] = await enqueueBatch(pipeline.stores.outbox, [
+        { entity: 'order', key: '1', data: {} },
+        { entity: 'order', key: '2', data: {} },
+      ]);
+      await query(`UPDATE outbox_messages SET status = 'failed', attempts = 2 WHERE id = ANY($1::bigint[])`, [[failed, other]]);
+      const run = await cli(['retry', String(failed)]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `1 message(s) sent back to pending: ${failed}\n`);
+      assert.deepEqual(await statusOf(failed!), { status: 'pending', attempts: 0 });
+      assert.deepEqual(await statusOf(other!), { status: 'failed', attempts: 2 });
+    });
+
+    it('leaves a completed message alone when retried by its id', async () => {
+      const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: {} });
+      await query(`UPDATE outbox_messages SET status = 'completed', attempts = 1, completed_at = now() WHERE id = $1`, [id]);
+      const run = await cli(['retry', String(id)]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, '0 message(s) sent back to pending\n');
+      assert.deepEqual(await statusOf(id), { status: 'completed', attempts: 1 });
+    });
+  });
+
+  describe('prune', () => {
+    it('deletes completed messages finished longer ago than the duration and keeps recent ones', async () => {
+      const [old, recent, oldPending] = await enqueueBatch(pipeline.stores.outbox, [
+        { entity: 'order', key: '1', data: {} },
+        { entity: 'order', key: '2', data: {} },
+        { entity: 'order', key: '3', data: {} },
+      ]);
+      await query(`UPDATE outbox_messages SET status = 'completed', completed_at = now() - interval '2 hours' WHERE id = $1`, [old]);
+      await query(`UPDATE outbox_messages SET status = 'completed', completed_at = now() WHERE id = $1`, [recent]);
+      await query(`UPDATE outbox_messages SET created_at = now() - interval '2 hours' WHERE id = $1`, [oldPending]);
+      // A duration far longer than the command takes to start, so the recent message is surely within it.
+      const run = await cli(['prune', '--older-than', '30m']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, '1 completed message(s) deleted\n');
+      const rows = await query<{ id: string }>('SELECT id FROM outbox_messages ORDER BY id');
+      assert.deepEqual(
+        rows.map((r) => Number(r.id)),
+        [recent, oldPending],
+      );
+    });
+
+    it('takes a duration in seconds', async () => {
+      const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: {} });
+      await query(`UPDATE outbox_messages SET status = 'completed', completed_at = now() - interval '1 minute' WHERE id = $1`, [id]);
+      const run = await cli(['prune', '--older-than', '1s']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, '1 completed message(s) deleted\n');
+      assert.equal(await countMessages(), 0);
+    });
+
+    it('exits 2 on a duration it cannot read, and deletes nothing', async () => {
+      const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: {} });
+      await query(`UPDATE outbox_messages SET status = 'completed', completed_at = now() - interval '1 day' WHERE id = $1`, [id]);
+      const run = await cli(['prune', '--older-than', 'soon']);
+      assertRefused(run, /--older-than: "soon" is not a duration/);
+      assert.equal(await countMessages(), 1);
+    });
+  });
+});

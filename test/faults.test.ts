@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { enqueue } from '../outbox/enqueue';
+import { readMessage, retryMessages } from '../outbox/store';
+import { readRecord } from '../target/store';
+import { TestPipeline, waitFor } from './support/pipeline';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { workflowIdFor } from '../message/status';
+
+describe('faults: transient ones are retried, permanent ones fail fast, failed messages run again', () => {
+  let pipeline: TestPipeline;
+
+  afterEach(async () => {
+    await pipeline?.close();
+  });
+
+  async function failureStream(): Promise<Record<string, string>[]> {
+    const entries = await pipeline.stores.redis.xrange(pipeline.stores.cache.streamKey('failed'), '-', '+');
+    return entries.map(([, flat]) => {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+      return fields;
+    });
+  }
+
+  /** Waits until Temporal is retrying a step of the message's execution (it failed at least once). */
+  async function waitForRetriedStep(id: number): Promise<void> {
+    const handle = pipeline.client.workflow.getHandle(workflowIdFor(id, pipeline.config.workflowIdPrefix));
+    await waitFor('a failed step being retried', async () => {
+      const described = await handle.describe().catch((err) => {
+        if (err instanceof WorkflowNotFoundError) return undefined; // not started yet
+        throw err;
+      });
+      return described?.raw.pendingActivities?.some((a) => (a.attempt ?? 0) > 1) ? true : undefined;
+    });
+  }
+
+  it('completes a message in one execution when the target refuses connections for a moment', async () => {
+    pipeline = await TestPipeline.create({ proxyTarget: true });
+    await pipeline.startWorker();
+    pipeline.targetProxy!.refuse();
+    pipeline.startDispatcher();
+    const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: { a: 1 } });
+    // The persist step fails while the target is unreachable; Temporal retries it.
+    await waitForRetriedStep(id);
+    pipeline.targetProxy!.restore();
+    const [done] = await pipeline.waitForStatus([id], ['completed']);
+    assert.equal(done!.attempts, 1, 'Temporal retried the step inside the first execution');
+    assert.deepEqual((await readRecord(pipeline.stores.target, 'order', '1'))!.data, { a: 1 });
+  });
+
+  it('completes a message in one execution when Redis refuses connections for a moment', async () => {
+    pipeline = await TestPipeline.create({ proxyRedis: true });
+    await pipeline.startWorker();
+    pipeline.redisProxy!.refuse();
+    pipeline.startDispatcher();
+    const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '2', data: { b: 2 } });
+    await waitForRetriedStep(id);
+    pipeline.redisProxy!.restore();
+    const [done] = await pipeline.waitForStatus([id], ['completed']);
+    assert.equal(done!.attempts, 1);
+    assert.deepEqual((await readRecord(pipeline.stores.target, 'order', '2'))!.data, { b: 2 });
+  });
+
+  it('fails invalid data at once, with the reason in the outbox and on the failure stream, while others complete', async () => {
+    pipeline = await TestPipeline.create();
+    await pipeline.startWorker();
+    pipeline.startDispatcher();
+    const { outbox } = pipeline.stores;
+    // Producers writing plain SQL can store what the API would refuse; it fails alone, later.
+    const { rows } = await outbox.query(
+      `INSERT INTO outbox_messages (entity, entity_key, data) VALUES ('order', 'bad', '[1, 2]'), ('order', 'nodata', NULL) RETURNING id`,
+    );
+    const [bad, noData] = rows.map((r) => Number(r.id));
+    const good = await enqueue(outbox, { entity: 'order', key: 'good', data: { ok: true } });
+    const [failedBad, failedNoData] = await pipeline.waitForStatus([bad!, noData!], ['dead']);
+    await pipeline.waitForStatus([good], ['completed']);
+    assert.match(failedBad!.lastError!, /stageToCache: InvalidMessage: data: must be a JSON object/);
+    assert.match(failedNoData!.lastError!, /data: is required for an upsert/);
+    assert.equal(failedBad!.lastErrorKind, 'permanent');
+    assert.equal(failedBad!.attempts, 1, 'a permanent fault is not executed again');
+    const history = await pipeline.client.workflow.getHandle(workflowIdFor(bad!, pipeline.config.workflowIdPrefix)).fetchHistory();
+    const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).length;
+    const started = history.events!.filter((e) => e.activityTaskStartedEventAttributes);
+    assert.equal(scheduled, 2, 'stage, then recordOutcome: no persist');
+    assert.ok(started.every((e) => e.activityTaskStartedEventAttributes!.attempt === 1), 'no step was retried');
+
+    const stream = await waitFor('failure notifications', async () => {
+      const entries = await failureStream();
+      return entries.length >= 2 ? entries : undefined;
+    });
+    const forBad = stream.find((f) => Number(f.messageId) === bad)!;
+    assert.equal(forBad.status, 'dead');
+    assert.match(forBad.error!, /must be a JSON object/);
+    assert.equal(await readRecord(pipeline.stores.target, 'order', 'bad'), null);
+  });
+
+  it('runs a failed message again once its fault clears, and completes it', async () => {
+    pipeline = await TestPipeline.create({
+      proxyTarget: true,
+      env: { OUTBOX_SYNC_ACTIVITY_MAX_ATTEMPTS: '2', OUTBOX_SYNC_REDRIVE_BASE_MS: '1500', OUTBOX_SYNC_MAX_EXECUTIONS: '5' },
+    });
+    await pipeline.startWorker();
+    pipeline.targetProxy!.refuse();
+    pipeline.startDispatcher();
+    const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '3', data: { c: 3 } });
+    // The outage outlasts Temporal's retries of the step: the execution fails, the message waits.
+    const [failed] = await pipeline.waitForStatus([id], ['failed']);
+    assert.match(failed!.lastError!, /persistToTarget: .*retries exhausted/);
+    assert.equal(failed!.lastErrorKind, 'transient');
+    pipeline.targetProxy!.restore();
+    const [done] = await pipeline.waitForStatus([id], ['completed']);
+    assert.ok(done!.attempts >= 2, `executed again (attempts ${done!.attempts})`);
+    assert.equal(done!.lastError, null);
+    assert.deepEqual((await readRecord(pipeline.stores.target, 'order', '3'))!.data, { c: 3 });
+  });
+
+  it('declares a message dead after the maximum executions, and an operator’s retry brings it through', async () => {
+    pipeline = await TestPipeline.create({ env: { OUTBOX_SYNC_ACTIVITY_MAX_ATTEMPTS: '2', OUTBOX_SYNC_MAX_EXECUTIONS: '3' } });
+    // A target that keeps failing for one key: a trigger raising an error no retry can cure.
+    await pipeline.targetAdmin(`
+      CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'poison record refused by the target'; END $$;
+      CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON synced_records
+        FOR EACH ROW WHEN (NEW.entity_key = 'poison') EXECUTE FUNCTION refuse_poison();`);
+    await pipeline.startWorker();
+    pipeline.startDispatcher();
+    const { outbox } = pipeline.stores;
+    const poison = await enqueue(outbox, { entity: 'order', key: 'poison', data: { p: 1 } });
+    const fine = await enqueue(outbox, { entity: 'order', key: 'fine', data: { f: 1 } });
+    await pipeline.waitForStatus([fine], ['completed']);
+    const [dead] = await pipeline.waitForStatus([poison], ['dead']);
+    assert.equal(dead!.attempts, 3);
+    assert.match(dead!.lastError!, /poison record refused by the target/);
+
+    await pipeline.targetAdmin('DROP TRIGGER refuse_poison ON synced_records');
+    assert.deepEqual(await retryMessages(outbox, { ids: [poison] }), [poison]);
+    assert.equal((await readMessage(outbox, poison))!.status, 'pending');
+    const [done] = await pipeline.waitForStatus([poison], ['completed']);
+    assert.equal(done!.attempts, 1, 'a retry starts a fresh count of executions');
+    assert.deepEqual((await readRecord(pipeline.stores.target, 'order', 'poison'))!.data, { p: 1 });
+  });
+});

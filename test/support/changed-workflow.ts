@@ -1,0 +1,11 @@
+/** A `syncMessage` whose steps run in another order: the replay test expects it to be caught. */
+import { proxyActivities } from '@temporalio/workflow';
+import type { SyncActivities } from '../../activities';
+import type { SyncMessageInput } from '../../workflows';
+
+const { persistToTarget, recordOutcome } = proxyActivities<SyncActivities>({ startToCloseTimeout: '10 seconds' });
+
+export async function syncMessage(input: SyncMessageInput): Promise<unknown> {
+  await persistToTarget({ messageId: input.messageId, attempt: input.attempt, entity: '', key: '', version: '0', op: 'upsert' });
+  return recordOutcome({ messageId: input.messageId, attempt: input.attempt, outcome: 'completed' });
+}
