@@ -9,9 +9,6 @@ import { openStores } from '../connections';
 import { InvalidMessageError, validateMessage, type ValidMessage } from '../message/validate';
 import { IdempotencyConflictError, insertMessages } from '../outbox/enqueue';
 import { readMessage, readStatus, retryMessages, pruneCompleted } from '../outbox/store';
-import { runDev } from './dev';
-import { runMigrate } from './migrate';
-import { runDispatcher, runWorker } from './processes';
 
 /** Wrong arguments or input: exit 2. */
 export class UsageError extends Error {
@@ -31,6 +28,7 @@ export function buildProgram(): Command {
     .description('create or upgrade both database schemas and register the search attributes in Temporal')
     .option('--skip-temporal', 'leave the Temporal namespace alone')
     .action(async (opts: { skipTemporal?: boolean }) => {
+      const { runMigrate } = await import('./migrate');
       await runMigrate(loadConfig(), { temporal: !opts.skipTemporal, log: (line) => console.log(line) });
     });
 
@@ -40,18 +38,29 @@ export function buildProgram(): Command {
     .option('--demo', 'enqueue a demo batch, wait until it is completed and show it')
     .option('--data-dir <dir>', 'where the Temporal SQLite file lives', '.data')
     .action(async (opts: { demo?: boolean; dataDir: string }) => {
-      await runDev(loadConfig(), { demo: Boolean(opts.demo), dataDir: opts.dataDir });
+      const config = loadConfig();
+      // The Temporal worker's modules load only for the commands that run one: the others start fast.
+      const { runDev } = await import('./dev');
+      await runDev(config, { demo: Boolean(opts.demo), dataDir: opts.dataDir });
     });
 
   program
     .command('worker')
     .description('run workflows and activities (many may run at once)')
-    .action(async () => runWorker(loadConfig()));
+    .action(async () => {
+      const config = loadConfig();
+      const { runWorker } = await import('./processes');
+      await runWorker(config);
+    });
 
   program
     .command('dispatcher')
     .description('claim pending messages, start their workflows, redrive failed ones, reconcile stuck ones')
-    .action(async () => runDispatcher(loadConfig()));
+    .action(async () => {
+      const config = loadConfig();
+      const { runDispatcher } = await import('./processes');
+      await runDispatcher(config);
+    });
 
   program
     .command('enqueue')

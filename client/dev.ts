@@ -17,9 +17,10 @@ import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { activitySettings, createSyncWorker } from '../worker';
 import { processLogger } from './log';
 import { runMigrate } from './migrate';
-import { dispatcherSettings, untilSignal } from './processes';
+import { dispatcherSettings, installRuntime, untilSignal } from './processes';
 
 export async function runDev(config: Config, options: { demo: boolean; dataDir: string }): Promise<void> {
+  installRuntime();
   const server = await ensureTemporal(config, resolve(options.dataDir));
   await runMigrate(config, { temporal: true, log: (line) => processLogger.info(line) });
 
@@ -80,7 +81,7 @@ async function ensureTemporal(config: Config, dataDir: string): Promise<DevServe
 
 /** Orders with two versions each (sent newest first for some), and a delete, synced while you watch. */
 async function runDemo(stores: Stores, config: Config): Promise<void> {
-  const run = Date.now().toString(36);
+  const run = Date.now().toString(36).slice(-4);
   const messages: MessageInput[] = [];
   for (let n = 1; n <= 8; n++) {
     const key = `demo-${run}-${n}`;

@@ -1,5 +1,5 @@
 /** The long-running processes: short entry points that parse config, build dependencies, run, and shut down. */
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Config } from '../config';
 import { connectTemporal, openStores } from '../connections';
 import { Dispatcher, type DispatcherSettings } from '../dispatcher';
@@ -23,8 +23,14 @@ export function dispatcherSettings(config: Config): DispatcherSettings {
   };
 }
 
+/** The SDK's own log lines at warning level and above; once per process, before any connection. */
+export function installRuntime(): void {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
 /** Runs a worker until SIGINT or SIGTERM; running activities get the grace time to finish. */
 export async function runWorker(config: Config): Promise<void> {
+  installRuntime();
   const stores = openStores(config);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   try {

@@ -20,8 +20,9 @@ export function openStores(config: Config, poolSize = 10): Stores {
   // A pool error is a connection the server dropped while idle; the pool replaces it on next use.
   outbox.on('error', () => undefined);
   target.on('error', () => undefined);
-  // Commands wait (bounded) for a reconnect rather than failing at once; the activity retries the rest.
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false });
+  // A command waits for a reconnect, but not for long: past two reconnects or two seconds it fails, and the
+  // activity's retry policy takes over (or the persist step reads the outbox copy instead).
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, commandTimeout: 2_000, connectTimeout: 2_000 });
   redis.on('error', () => undefined);
   const cache = new Cache(redis, config.redisPrefix, config.cacheTtlSeconds * 1000);
   return {

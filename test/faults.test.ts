@@ -42,7 +42,7 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: { a: 1 } });
     // The persist step fails while the target is unreachable; Temporal retries it.
     await waitForRetriedStep(id);
-    pipeline.targetProxy!.restore();
+    await pipeline.targetProxy!.restore();
     const [done] = await pipeline.waitForStatus([id], ['completed']);
     assert.equal(done!.attempts, 1, 'Temporal retried the step inside the first execution');
     assert.deepEqual((await readRecord(pipeline.stores.target, 'order', '1'))!.data, { a: 1 });
@@ -55,7 +55,7 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     pipeline.startDispatcher();
     const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '2', data: { b: 2 } });
     await waitForRetriedStep(id);
-    pipeline.redisProxy!.restore();
+    await pipeline.redisProxy!.restore();
     const [done] = await pipeline.waitForStatus([id], ['completed']);
     assert.equal(done!.attempts, 1);
     assert.deepEqual((await readRecord(pipeline.stores.target, 'order', '2'))!.data, { b: 2 });
@@ -107,7 +107,7 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     const [failed] = await pipeline.waitForStatus([id], ['failed']);
     assert.match(failed!.lastError!, /persistToTarget: .*retries exhausted/);
     assert.equal(failed!.lastErrorKind, 'transient');
-    pipeline.targetProxy!.restore();
+    await pipeline.targetProxy!.restore();
     const [done] = await pipeline.waitForStatus([id], ['completed']);
     assert.ok(done!.attempts >= 2, `executed again (attempts ${done!.attempts})`);
     assert.equal(done!.lastError, null);

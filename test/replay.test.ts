@@ -49,7 +49,7 @@ describe('workflow replay (determinism guard)', () => {
       pipeline.targetProxy!.refuse();
       const transient = await enqueue(outbox, { entity: 'order', key: 'later', data: { b: 2 } });
       await pipeline.waitForStatus([transient], ['failed']);
-      pipeline.targetProxy!.restore();
+      await pipeline.targetProxy!.restore();
       await pipeline.waitForStatus([transient], ['completed']);
       for (const [name, id] of [
         ['completed-upsert', completed],

@@ -1,12 +1,13 @@
 /**
  * A TCP proxy in front of a real server (PostgreSQL, Redis) that a test can cut: `refuse()` drops every
- * open connection and refuses new ones until `restore()`. The server itself stays real; only the network
- * between it and our processes fails, as it does in production.
+ * open connection and stops listening, so new ones are refused (ECONNREFUSED) until `restore()`. The
+ * server itself stays real; only the network between it and our processes fails, as in production.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 export class FaultProxy {
   private refusing = false;
+  private closed = false;
   private readonly sockets = new Set<Socket>();
 
   private constructor(
@@ -28,18 +29,29 @@ export class FaultProxy {
 
   /** Drops every open connection and refuses new ones. */
   refuse(): void {
+    if (this.refusing) return;
     this.refusing = true;
+    this.server.close();
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
   }
 
-  restore(): void {
+  /** Listens again on the same port. */
+  async restore(): Promise<void> {
+    if (!this.refusing || this.closed) return;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
     this.refusing = false;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.refuse();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   private accept(client: Socket, host: string, port: number): void {

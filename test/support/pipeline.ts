@@ -143,8 +143,6 @@ export class TestPipeline {
   async close(): Promise<void> {
     await Promise.all(this.dispatchers.map((d) => d.stop()));
     await this.stopWorkers();
-    this.targetProxy?.restore();
-    this.redisProxy?.restore();
     const keys = await this.stores.redis.keys(`${this.config.redisPrefix}*`).catch(() => []);
     if (keys.length > 0) await this.stores.redis.del(...keys).catch(() => undefined);
     await this.stores.close();

@@ -1,0 +1,116 @@
+/**
+ * The activities one at a time, on the real stores, through the SDK's mock activity context: the cases a
+ * whole-pipeline run cannot time on purpose (a cache flushed between the two steps, a notification lost
+ * after the outcome was recorded, a late execution).
+ */
+import assert from 'node:assert/strict';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { ApplicationFailure } from '@temporalio/common';
+import { createActivities } from '../activities';
+import { enqueue } from '../outbox/enqueue';
+import { claimPending, readMessage } from '../outbox/store';
+import { readRecord } from '../target/store';
+import { activitySettings } from '../worker';
+import { TestPipeline } from './support/pipeline';
+
+describe('activities on the real stores', () => {
+  let pipeline: TestPipeline;
+  let activities: ReturnType<typeof createActivities>;
+  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+  /** Runs one activity in the mock activity context, typed by the activity itself. */
+  const run = <A, R>(activity: (input: A) => Promise<R>, input: A): Promise<R> => env.run(activity as never, input as never) as Promise<R>;
+
+  beforeEach(async () => {
+    pipeline = await TestPipeline.create({ proxyRedis: true });
+    activities = createActivities({ ...pipeline.stores, settings: activitySettings(pipeline.config) });
+  });
+
+  afterEach(async () => {
+    await pipeline.close();
+  });
+
+  /** Enqueues and claims a message, as a dispatcher would; returns the claim. */
+  async function claimed(message: Parameters<typeof enqueue>[1]) {
+    const id = await enqueue(pipeline.stores.outbox, message);
+    const claims = await claimPending(pipeline.stores.outbox, 10, 60_000, pipeline.config.workflowIdPrefix);
+    const claim = claims.find((c) => c.id === id)!;
+    return { messageId: id, attempt: claim.attempt };
+  }
+
+  it('persists from the outbox copy when the cache lost the staged data (flush, eviction, restart)', async () => {
+    const claim = await claimed({ entity: 'order', key: '1', version: 2, data: { from: 'outbox' } });
+    const staged = await run(activities.stageToCache, claim);
+    assert.equal(staged.state, 'staged');
+    await pipeline.stores.redis.del(pipeline.stores.cache.recordKey('order', '1'));
+    if (staged.state !== 'staged') return;
+    const result = await run(activities.persistToTarget, { ...claim, entity: staged.entity, key: staged.key, version: staged.version, op: staged.op });
+    assert.deepEqual(result, { applied: true, from: 'outbox' });
+    assert.deepEqual((await readRecord(pipeline.stores.target, 'order', '1'))!.data, { from: 'outbox' });
+  });
+
+  it('persists from the cache while it holds this message’s copy', async () => {
+    const claim = await claimed({ entity: 'order', key: '2', data: { n: 2 } });
+    const staged = await run(activities.stageToCache, claim);
+    if (staged.state !== 'staged') assert.fail('not staged');
+    const result = await run(activities.persistToTarget, { ...claim, entity: 'order', key: '2', version: staged.version, op: 'upsert' });
+    assert.deepEqual(result, { applied: true, from: 'cache' });
+  });
+
+  it('persists from the outbox copy when Redis is unreachable', async () => {
+    const claim = await claimed({ entity: 'order', key: '3', version: 1, data: { n: 3 } });
+    pipeline.redisProxy!.refuse();
+    const result = await run(activities.persistToTarget, { ...claim, entity: 'order', key: '3', version: '1', op: 'upsert' });
+    assert.deepEqual(result, { applied: true, from: 'outbox' });
+    await pipeline.redisProxy!.restore();
+  });
+
+  it('notifies again when the outcome was recorded but its notification was lost', async () => {
+    const claim = await claimed({ entity: 'order', key: '4', data: { n: 4 } });
+    pipeline.redisProxy!.refuse();
+    await assert.rejects(run(activities.recordOutcome, { ...claim, outcome: 'completed' }));
+    assert.equal((await readMessage(pipeline.stores.outbox, claim.messageId))!.status, 'completed', 'the outbox has it');
+    await pipeline.redisProxy!.restore();
+    // Temporal retries the activity: the outcome stands, and the notification goes out.
+    assert.deepEqual(await run(activities.recordOutcome, { ...claim, outcome: 'completed' }), { status: 'completed' });
+    const entries = await pipeline.stores.redis.xrange(pipeline.stores.cache.streamKey('succeeded'), '-', '+');
+    assert.equal(entries.length, 1);
+  });
+
+  it('does nothing for an execution that no longer holds the claim', async () => {
+    const claim = await claimed({ entity: 'order', key: '5', data: { n: 5 } });
+    const late = { messageId: claim.messageId, attempt: claim.attempt - 1 };
+    assert.deepEqual(await run(activities.stageToCache, late), { state: 'not-claimed' });
+    assert.equal(await pipeline.stores.cache.read('order', '5'), null, 'nothing staged');
+    assert.deepEqual(await run(activities.recordOutcome, { ...late, outcome: 'completed' }), { status: 'not-claimed' });
+    assert.equal((await readMessage(pipeline.stores.outbox, claim.messageId))!.status, 'processing');
+  });
+
+  it('refuses data the target cannot take as permanent (non-retryable), naming the reason', async () => {
+    await pipeline.targetAdmin(`ALTER TABLE synced_records ADD CONSTRAINT small CHECK (pg_column_size(data) < 100)`);
+    const claim = await claimed({ entity: 'order', key: '6', version: 1, data: { text: 'x'.repeat(500) } });
+    await assert.rejects(
+      run(activities.persistToTarget, { ...claim, entity: 'order', key: '6', version: '1', op: 'upsert' }),
+      (err: unknown) => err instanceof ApplicationFailure && err.nonRetryable && err.type === 'TargetRejected' && /small/.test(err.message),
+    );
+  });
+
+  it('declares a message dead at once for a permanent fault, and after the maximum for a transient one', async () => {
+    const permanent = await claimed({ entity: 'order', key: '7', data: { n: 7 } });
+    const result = await run(activities.recordOutcome, { ...permanent, outcome: 'failed', error: 'stageToCache: InvalidMessage: x', permanent: true });
+    assert.deepEqual(result, { status: 'dead' });
+
+    const transient = await claimed({ entity: 'order', key: '8', data: { n: 8 } });
+    assert.deepEqual(await run(activities.recordOutcome, { ...transient, outcome: 'failed', error: 'timeout', permanent: false }), { status: 'failed' });
+    const failed = await readMessage(pipeline.stores.outbox, transient.messageId);
+    assert.equal(failed!.lastErrorKind, 'transient');
+    assert.ok(failed!.availableAt.getTime() > Date.now(), 'runs again after a backoff');
+    // Its last allowed execution fails too: dead.
+    await pipeline.stores.outbox.query(`UPDATE outbox_messages SET status = 'processing', attempts = $2 WHERE id = $1`, [
+      transient.messageId,
+      pipeline.config.maxExecutions,
+    ]);
+    const last = { messageId: transient.messageId, attempt: pipeline.config.maxExecutions };
+    assert.deepEqual(await run(activities.recordOutcome, { ...last, outcome: 'failed', error: 'timeout', permanent: false }), { status: 'dead' });
+  });
+});
