@@ -5,16 +5,8 @@
  */
 import type { Queryable } from '../outbox/enqueue';
 
+/** One row of the target: what was written, and what is read back. */
 export interface TargetRecord {
-  entity: string;
-  key: string;
-  version: string;
-  data: unknown;
-  deleted: boolean;
-  messageId: number;
-}
-
-export interface TargetWrite {
   entity: string;
   key: string;
   version: string;
@@ -25,7 +17,7 @@ export interface TargetWrite {
 }
 
 /** Writes one version; returns true if it is now the row's version, false if a newer one was already there. */
-export async function upsertRecord(db: Queryable, write: TargetWrite): Promise<boolean> {
+export async function upsertRecord(db: Queryable, write: TargetRecord): Promise<boolean> {
   const { rowCount } = await db.query(
     `INSERT INTO synced_records (entity, entity_key, version, data, deleted, message_id)
      VALUES ($1, $2, $3, $4, $5, $6)

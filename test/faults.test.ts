@@ -34,32 +34,22 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     });
   }
 
-  it('completes a message in one execution when the target refuses connections for a moment', async () => {
-    pipeline = await TestPipeline.create({ proxyTarget: true });
-    await pipeline.startWorker();
-    pipeline.targetProxy!.refuse();
-    pipeline.startDispatcher();
-    const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: { a: 1 } });
-    // The persist step fails while the target is unreachable; Temporal retries it.
-    await waitForRetriedStep(id);
-    await pipeline.targetProxy!.restore();
-    const [done] = await pipeline.waitForStatus([id], ['completed']);
-    assert.equal(done!.attempts, 1, 'Temporal retried the step inside the first execution');
-    assert.deepEqual((await readRecord(pipeline.stores.target, 'order', '1'))!.data, { a: 1 });
-  });
-
-  it('completes a message in one execution when Redis refuses connections for a moment', async () => {
-    pipeline = await TestPipeline.create({ proxyRedis: true });
-    await pipeline.startWorker();
-    pipeline.redisProxy!.refuse();
-    pipeline.startDispatcher();
-    const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '2', data: { b: 2 } });
-    await waitForRetriedStep(id);
-    await pipeline.redisProxy!.restore();
-    const [done] = await pipeline.waitForStatus([id], ['completed']);
-    assert.equal(done!.attempts, 1);
-    assert.deepEqual((await readRecord(pipeline.stores.target, 'order', '2'))!.data, { b: 2 });
-  });
+  for (const part of ['target', 'Redis'] as const) {
+    it(`completes a message in one execution when ${part === 'target' ? 'the target' : 'Redis'} refuses connections for a moment`, async () => {
+      pipeline = await TestPipeline.create(part === 'target' ? { proxyTarget: true } : { proxyRedis: true });
+      const proxy = (part === 'target' ? pipeline.targetProxy : pipeline.redisProxy)!;
+      await pipeline.startWorker();
+      proxy.refuse();
+      pipeline.startDispatcher();
+      const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: part, data: { part } });
+      // A step fails while the part is unreachable; Temporal retries it.
+      await waitForRetriedStep(id);
+      await proxy.restore();
+      const [done] = await pipeline.waitForStatus([id], ['completed']);
+      assert.equal(done!.attempts, 1, 'Temporal retried the step inside the first execution');
+      assert.deepEqual((await readRecord(pipeline.stores.target, 'order', part))!.data, { part });
+    });
+  }
 
   it('fails invalid data at once, with the reason in the outbox and on the failure stream, while others complete', async () => {
     pipeline = await TestPipeline.create();
