@@ -68,6 +68,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     namespace,
     '--log-level',
     'warn',
+    // Write-ahead logging with normal sync: commits survive a crash or kill of the server process (what
+    // the dev server must survive); only an operating-system crash may lose the last ones. Measured on
+    // a 300-message drain: about twice the throughput of the default rollback journal with full sync.
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
     ...SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
     ...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
     ...(options.extraArgs ?? []),
