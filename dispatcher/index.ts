@@ -49,7 +49,10 @@ const NOTIFY_CHANNEL = 'outbox_sync_pending';
 export class Dispatcher {
   private running = false;
   private loop: Promise<void> | undefined;
+  private listening: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** A notification came while no pass was waiting: the next wait ends at once. */
+  private notified = false;
   private listener: pg.Client | undefined;
   private lastMaintenance = 0;
 
@@ -66,18 +69,19 @@ export class Dispatcher {
   start(): void {
     if (this.running) return;
     this.running = true;
-    void this.listen();
+    this.listening = this.listen();
     this.loop = this.run();
   }
 
   /** Stops after the current pass; claimed messages are started before it returns. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.notify();
     await this.loop;
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
+    await this.listening;
   }
 
   private async run(): Promise<void> {
@@ -163,14 +167,24 @@ export class Dispatcher {
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.notified || !this.running) {
+      this.notified = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.wake = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.wake = done;
     });
+  }
+
+  private notify(): void {
+    if (this.wake) this.wake();
+    else this.notified = true;
   }
 
   /** LISTEN for inserts so a new message is claimed at once; polling covers any notification missed. */
@@ -185,7 +199,7 @@ export class Dispatcher {
           return;
         }
         this.listener = client;
-        client.on('notification', () => this.wake?.());
+        client.on('notification', () => this.notify());
         await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
         await new Promise<void>((resolve) => client.once('end', resolve));
       } catch (err) {

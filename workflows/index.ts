@@ -69,8 +69,8 @@ export async function syncMessage(input: SyncMessageInput): Promise<SyncMessageR
     const recorded = await recordOutcome({ ...claim, outcome: 'failed', error: failure.reason, permanent: failure.permanent });
     return { status: recorded.status === 'dead' ? 'dead' : 'failed', error: failure.reason };
   }
-  await recordOutcome({ ...claim, outcome: 'completed' });
-  return { status: 'completed' };
+  const recorded = await recordOutcome({ ...claim, outcome: 'completed' });
+  return { status: recorded.status === 'completed' ? 'completed' : 'skipped' };
 }
 
 /** One line for `last_error`: which step failed and why, and whether another execution could help. */
