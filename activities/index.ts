@@ -73,7 +73,7 @@ export function createActivities({ outbox, target, cache, settings }: ActivityDe
      * overtaken by a newer version, or Redis unreachable).
      */
     async persistToTarget({ messageId, entity, key, version, op }: PersistInput): Promise<{ applied: boolean; from: 'cache' | 'outbox' }> {
-      let data: unknown = null;
+      let data: unknown;
       let from: 'cache' | 'outbox' = 'cache';
       const copy = await cache.read(entity, key).catch((err: Error) => {
         log.warn('cache unreachable; reading the outbox copy', { messageId, error: err.message });

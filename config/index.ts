@@ -34,7 +34,7 @@ const settings = {
   temporalNamespace: ['TEMPORAL_NAMESPACE', z.string().min(1).max(255), 'default'],
   taskQueue: ['OUTBOX_SYNC_TASK_QUEUE', z.string().min(1).max(255), 'outbox-sync'],
   /** Workflow ids are this prefix and the message id; one prefix per outbox sharing a namespace. */
-  workflowIdPrefix: ['OUTBOX_SYNC_WORKFLOW_ID_PREFIX', z.string().regex(/^[A-Za-z0-9._:\/-]{1,100}$/, 'must be 1 to 100 letters, digits or ._:/-'), 'outbox-message-'],
+  workflowIdPrefix: ['OUTBOX_SYNC_WORKFLOW_ID_PREFIX', z.string().regex(/^[A-Za-z0-9._:/-]{1,100}$/, 'must be 1 to 100 letters, digits or ._:/-'), 'outbox-message-'],
   temporalUiUrl: ['TEMPORAL_UI_URL', url(['http:', 'https:']), 'http://127.0.0.1:8233'],
   /** Executions of one message before it is declared dead. */
   maxExecutions: ['OUTBOX_SYNC_MAX_EXECUTIONS', int(1, 1000), 5],
