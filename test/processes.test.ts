@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../database/package-root';
 import { enqueueBatch } from '../outbox/enqueue';
 import { readRecord } from '../target/store';
-import { TestPipeline } from './support/pipeline';
+import { TestPipeline, waitFor } from './support/pipeline';
 
 const BIN = join(packageRoot, 'bin', 'outbox-sync');
 
@@ -26,7 +26,7 @@ describe('the worker and dispatcher processes', () => {
     await pipeline.close();
   });
 
-  function start(command: 'worker' | 'dispatcher'): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
+  function start(command: 'worker' | 'dispatcher', env: Record<string, string> = {}): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
     const { config } = pipeline;
     const child = spawn(process.execPath, [BIN, command], {
       env: {
@@ -40,6 +40,7 @@ describe('the worker and dispatcher processes', () => {
         OUTBOX_SYNC_TASK_QUEUE: config.taskQueue,
         OUTBOX_SYNC_WORKFLOW_ID_PREFIX: config.workflowIdPrefix,
         OUTBOX_SYNC_POLL_MS: '200',
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -65,6 +66,30 @@ describe('the worker and dispatcher processes', () => {
     assert.equal(await worker.exited, 0, worker.output());
     assert.match(dispatcher.output(), /dispatcher stopped/);
     assert.match(worker.output(), /worker stopped/);
+  });
+
+  it('lose nothing when a worker is killed mid-flight and another takes over', async function () {
+    // Steps and workflow tasks held by the dead worker come back only after their timeouts.
+    this.timeout(180_000);
+    // A short step timeout, so the steps the killed worker held are retried soon.
+    const settings = { OUTBOX_SYNC_ACTIVITY_TIMEOUT_MS: '2000' };
+    const first = start('worker', settings);
+    start('dispatcher', settings);
+    const messages = Array.from({ length: 60 }, (_, i) => ({ entity: 'order', key: `k${i % 20}`, version: i + 1, data: { i } }));
+    const ids = await enqueueBatch(pipeline.stores.outbox, messages);
+    await waitFor('some messages to complete', async () => {
+      const { rows } = await pipeline.stores.outbox.query(`SELECT count(*)::int AS n FROM outbox_messages WHERE status = 'completed'`);
+      return rows[0].n >= 5 ? true : undefined;
+    });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    start('worker', settings);
+    const done = await pipeline.waitForStatus(ids, ['completed'], 90_000);
+    assert.equal(done.length, 60);
+    for (let k = 0; k < 20; k++) {
+      const record = await readRecord(pipeline.stores.target, 'order', `k${k}`);
+      assert.equal(record!.version, String(40 + k + 1), `k${k} holds its highest version`);
+    }
   });
 
   it('exit 2 with one line when a setting is wrong', async () => {
