@@ -35,7 +35,7 @@ describe('workflow replay (determinism guard)', () => {
     const recorded: { name: string; history: temporal.api.history.v1.IHistory }[] = [];
 
     before(async () => {
-      pipeline = await TestPipeline.create({ proxyTarget: true, env: { OUTBOX_SYNC_ACTIVITY_MAX_ATTEMPTS: '2' } });
+      pipeline = await TestPipeline.create({ proxyTarget: true, env: { OUTBOX_SYNC_ACTIVITY_MAX_ATTEMPTS: '2', OUTBOX_SYNC_REDRIVE_BASE_MS: '1000' } });
       await pipeline.startWorker();
       pipeline.startDispatcher();
       const { outbox } = pipeline.stores;

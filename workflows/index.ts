@@ -67,7 +67,8 @@ export async function syncMessage(input: SyncMessageInput): Promise<SyncMessageR
     if (!(err instanceof ActivityFailure)) throw err;
     const failure = describeFailure(err);
     const recorded = await recordOutcome({ ...claim, outcome: 'failed', error: failure.reason, permanent: failure.permanent });
-    return { status: recorded.status === 'dead' ? 'dead' : 'failed', error: failure.reason };
+    const status = recorded.status === 'dead' || recorded.status === 'failed' ? recorded.status : 'skipped';
+    return { status, error: failure.reason };
   }
   const recorded = await recordOutcome({ ...claim, outcome: 'completed' });
   return { status: recorded.status === 'completed' ? 'completed' : 'skipped' };
