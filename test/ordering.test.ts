@@ -91,6 +91,9 @@ describe('order safety: the target holds the highest version completed', () => {
     assert.equal(await cache.stage('item', 'big', { version: '9007199254740993', op: 'upsert', data: '{}', messageId: 3 }), 'staged');
     assert.equal(await cache.stage('item', 'big', { version: '9007199254740992', op: 'upsert', data: '{}', messageId: 4 }), 'newer-staged');
     assert.equal((await cache.read('item', 'x'))!.data, '{"v":10}');
+    // Staged copies expire: the cache is a staging area, not a second store.
+    const ttl = await pipeline.stores.redis.pttl(cache.recordKey('item', 'x'));
+    assert.ok(ttl > 0 && ttl <= pipeline.config.cacheTtlSeconds * 1000, `ttl ${ttl}`);
 
     assert.equal(await upsertRecord(target, { entity: 'item', key: 'x', version: '10', data: { v: 10 }, deleted: false, messageId: 2 }), true);
     assert.equal(await upsertRecord(target, { entity: 'item', key: 'x', version: '9', data: { v: 9 }, deleted: false, messageId: 1 }), false);
