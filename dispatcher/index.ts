@@ -55,6 +55,11 @@ export class Dispatcher {
   private notified = false;
   private listener: pg.Client | undefined;
   private lastMaintenance = 0;
+  /**
+   * Claimed messages whose start failed (Temporal unreachable): started again, with the same execution
+   * number, before anything new is claimed. Should this process die first, the reconciler has them.
+   */
+  private unstarted: ClaimedMessage[] = [];
 
   constructor(
     private readonly pool: pg.Pool,
@@ -102,17 +107,28 @@ export class Dispatcher {
     }
   }
 
-  /** Claims one batch of pending messages and starts their workflows; returns how many were claimed. */
+  /**
+   * Starts what an earlier pass could not, then claims one batch of pending messages and starts their
+   * workflows. Returns how many were claimed; claims nothing while Temporal refuses starts, so an outage
+   * does not pull the whole backlog into processing.
+   */
   async dispatchOnce(): Promise<number> {
+    if (this.unstarted.length > 0) {
+      const retry = this.unstarted;
+      this.unstarted = [];
+      await this.startAll(retry);
+      if (this.unstarted.length > 0) return 0;
+    }
     const claimed = await claimPending(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.workflowIdPrefix);
     await this.startAll(claimed);
-    return claimed.length;
+    return this.unstarted.length > 0 ? 0 : claimed.length;
   }
 
   /** Declares exhausted failed messages dead and runs due ones again; returns how many were restarted. */
   async redriveOnce(): Promise<number> {
     const dead = await markDeadExhausted(this.pool, this.settings.maxExecutions);
     if (dead > 0) this.logger.warn('failed messages declared dead', { count: dead });
+    if (this.unstarted.length > 0) return 0;
     const due = await claimFailedDue(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.maxExecutions);
     await this.startAll(due);
     return due.length;
@@ -121,7 +137,9 @@ export class Dispatcher {
   /** Checks messages whose lease expired; restarts those without a running workflow. Returns how many. */
   async reconcileOnce(): Promise<number> {
     let restarted = 0;
+    const waiting = new Set(this.unstarted.map((m) => m.id));
     for (const message of await findLeaseExpired(this.pool, this.settings.claimBatchSize)) {
+      if (waiting.has(message.id)) continue; // this process is still starting it
       let running: boolean;
       try {
         const description = await this.client.workflow.getHandle(workflowIdFor(message.id, this.settings.workflowIdPrefix)).describe();
@@ -151,19 +169,17 @@ export class Dispatcher {
     return restarted;
   }
 
-  /**
-   * Starts a workflow per claimed message. A failed start leaves the message in processing; the
-   * reconciler starts it once the lease expires, so nothing is lost.
-   */
+  /** Starts a workflow per claimed message; those that fail wait in `unstarted` for the next pass. */
   private async startAll(messages: ClaimedMessage[]): Promise<void> {
     const results = await Promise.allSettled(messages.map((m) => startExecution(this.client, m, this.settings)));
-    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ id: messages[i]!.id, error: String(r.reason) }] : []));
-    if (failures.length > 0) {
-      this.logger.error('workflow starts failed; the reconciler will retry them after the lease', {
-        count: failures.length,
-        first: failures[0],
-      });
-    }
+    const failed = messages.filter((_, i) => results[i]!.status === 'rejected');
+    if (failed.length === 0) return;
+    this.unstarted.push(...failed);
+    const reason = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
+    this.logger.error('workflow starts failed; they are tried again before anything new is claimed', {
+      count: failed.length,
+      error: (reason as Error)?.message ?? String(reason),
+    });
   }
 
   private sleep(ms: number): Promise<void> {

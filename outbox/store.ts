@@ -49,12 +49,16 @@ function toClaimed(row: { id: string; entity: string; entity_key: string; attemp
  * reconciler may check on the message if no outcome has been recorded by then.
  */
 export async function claimPending(db: Queryable, limit: number, leaseMs: number, workflowIdPrefix: string): Promise<ClaimedMessage[]> {
+  // The batch is chosen once (MATERIALIZED): as a subquery joined to the UPDATE, the planner may rescan
+  // it for every row, each rescan finding new unlocked rows, and claim far past the limit.
   const { rows } = await db.query(
-    `UPDATE outbox_messages m
+    `WITH due AS MATERIALIZED (
+       SELECT id FROM outbox_messages WHERE status = 'pending'
+        ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+     UPDATE outbox_messages m
         SET status = 'processing', attempts = m.attempts + 1, workflow_id = $3 || m.id,
             available_at = now() + $2 * interval '1 millisecond', updated_at = now()
-       FROM (SELECT id FROM outbox_messages WHERE status = 'pending'
-              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) due
+       FROM due
       WHERE m.id = due.id AND m.status = 'pending'
   RETURNING m.id, m.entity, m.entity_key, m.attempts`,
     [limit, leaseMs, workflowIdPrefix],
@@ -65,13 +69,15 @@ export async function claimPending(db: Queryable, limit: number, leaseMs: number
 /** failed → processing for failed messages whose backoff has passed and that may still run again. */
 export async function claimFailedDue(db: Queryable, limit: number, leaseMs: number, maxExecutions: number): Promise<ClaimedMessage[]> {
   const { rows } = await db.query(
-    `UPDATE outbox_messages m
+    `WITH due AS MATERIALIZED (
+       SELECT id FROM outbox_messages
+        WHERE status = 'failed' AND available_at <= now() AND attempts < $3
+          AND last_error_kind IS DISTINCT FROM 'permanent'
+        ORDER BY available_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+     UPDATE outbox_messages m
         SET status = 'processing', attempts = m.attempts + 1,
             available_at = now() + $2 * interval '1 millisecond', updated_at = now()
-       FROM (SELECT id FROM outbox_messages
-              WHERE status = 'failed' AND available_at <= now() AND attempts < $3
-                AND last_error_kind IS DISTINCT FROM 'permanent'
-              ORDER BY available_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+       FROM due
       WHERE m.id = due.id AND m.status = 'failed'
   RETURNING m.id, m.entity, m.entity_key, m.attempts`,
     [limit, leaseMs, maxExecutions],

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { enqueueBatch, enqueue } from '../outbox/enqueue';
-import { claimPending, readMessage } from '../outbox/store';
+import { claimPending, readMessage, readMessages } from '../outbox/store';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { FaultProxy } from './support/fault-proxy';
 import { workflowIdFor } from '../message/status';
 import { TestPipeline, waitFor } from './support/pipeline';
 
@@ -18,6 +20,18 @@ describe('dispatching: each message started once, and none left behind by a cras
     }
     return runs;
   }
+
+  it('claims at most one batch per pass, oldest first', async () => {
+    pipeline = await TestPipeline.create();
+    const { outbox } = pipeline.stores;
+    const ids = await enqueueBatch(outbox, Array.from({ length: 40 }, (_, i) => ({ entity: 'order', key: String(i), data: { i } })));
+    const first = await claimPending(outbox, 7, 60_000, pipeline.config.workflowIdPrefix);
+    assert.deepEqual(first.map((m) => m.id), ids.slice(0, 7));
+    const second = await claimPending(outbox, 7, 60_000, pipeline.config.workflowIdPrefix);
+    assert.deepEqual(second.map((m) => m.id), ids.slice(7, 14));
+    const processing = (await readMessages(outbox, ids)).filter((m) => m.status === 'processing');
+    assert.equal(processing.length, 14);
+  });
 
   it('starts each message exactly once with two dispatchers over the same outbox', async () => {
     pipeline = await TestPipeline.create({ env: { OUTBOX_SYNC_CLAIM_BATCH: '7' } });
@@ -52,6 +66,39 @@ describe('dispatching: each message started once, and none left behind by a cras
     });
     const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: 'wake', data: { w: 1 } });
     await pipeline.waitForStatus([id], ['completed'], 20_000);
+  });
+
+  it('claims no more while Temporal refuses starts, and starts what it claimed once Temporal is back', async () => {
+    pipeline = await TestPipeline.create({ env: { OUTBOX_SYNC_CLAIM_BATCH: '10', OUTBOX_SYNC_POLL_MS: '200' } });
+    const { outbox } = pipeline.stores;
+    const ids = await enqueueBatch(outbox, Array.from({ length: 50 }, (_, i) => ({ entity: 'order', key: String(i), data: { i } })));
+    // The dispatcher reaches Temporal through a proxy that the test cuts.
+    const temporal = pipeline.config.temporalAddress.split(':');
+    const proxy = await FaultProxy.start(temporal[0]!, Number(temporal[1]));
+    // Few gRPC retries, so that each refused start fails within a second rather than after the SDK's
+    // default of ten tries with backoff.
+    const connection = await Connection.connect({
+      address: `127.0.0.1:${proxy.port}`,
+      interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
+    });
+    try {
+      proxy.refuse();
+      const dispatcher = pipeline.createDispatcher({}, new Client({ connection, namespace: pipeline.config.temporalNamespace }));
+      assert.equal(await dispatcher.dispatchOnce(), 0, 'its starts failed');
+      assert.equal(await dispatcher.dispatchOnce(), 0, 'it retried them and claimed nothing new');
+      const processing = (await readMessages(outbox, ids)).filter((m) => m.status === 'processing');
+      assert.equal(processing.length, 10, 'only the first batch was claimed');
+
+      await proxy.restore();
+      await pipeline.startWorker();
+      dispatcher.start();
+      const done = await pipeline.waitForStatus(ids, ['completed'], 60_000);
+      assert.ok(done.every((m) => m.attempts === 1), 'each message ran once, under its first claim');
+    } finally {
+      await pipeline.stopDispatchers();
+      await connection.close();
+      await proxy.close();
+    }
   });
 
   it('starts a message whose dispatcher died between claiming it and starting its workflow', async () => {

@@ -4,6 +4,7 @@
  * target database or Redis. Real servers throughout.
  */
 import { randomBytes } from 'node:crypto';
+import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../config';
 import { openStores, type Stores } from '../../connections';
@@ -109,10 +110,15 @@ export class TestPipeline {
   }
 
   /** A dispatcher whose passes the test drives itself (dispatchOnce, redriveOnce, reconcileOnce). */
-  createDispatcher(overrides: Partial<ReturnType<typeof dispatcherSettings>> = {}): Dispatcher {
-    const dispatcher = new Dispatcher(this.stores.outbox, this.client, { ...dispatcherSettings(this.config), ...overrides }, quietLogger);
+  createDispatcher(overrides: Partial<ReturnType<typeof dispatcherSettings>> = {}, client: Client = this.client): Dispatcher {
+    const dispatcher = new Dispatcher(this.stores.outbox, client, { ...dispatcherSettings(this.config), ...overrides }, quietLogger);
     this.dispatchers.push(dispatcher);
     return dispatcher;
+  }
+
+  async stopDispatchers(): Promise<void> {
+    await Promise.all(this.dispatchers.map((d) => d.stop()));
+    this.dispatchers.length = 0;
   }
 
   /** Waits until every message is in one of `statuses`; fails with their states if it takes too long. */
@@ -141,7 +147,7 @@ export class TestPipeline {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.dispatchers.map((d) => d.stop()));
+    await this.stopDispatchers();
     await this.stopWorkers();
     const keys = await this.stores.redis.keys(`${this.config.redisPrefix}*`).catch(() => []);
     if (keys.length > 0) await this.stores.redis.del(...keys).catch(() => undefined);
