@@ -267,8 +267,10 @@ function exitCodeFor(err: unknown): number {
 }
 
 function oneLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.split('\n')[0] || String(err);
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0] || String(err);
+  // A database or table that is not there yet: say how to make it.
+  const code = (err as { code?: string } | null)?.code;
+  return code === '3D000' || code === '42P01' ? `${message} (run: outbox-sync migrate)` : message;
 }
 
 if (require.main === module) void main(process.argv);

@@ -218,6 +218,15 @@ describe('the outbox-sync command line, run as a process against a real outbox',
       assert.equal(await countMessages(), 0);
     });
 
+    it('exits 1 with one line saying to migrate when the outbox database does not exist', async () => {
+      const missing = new URL(pipeline.config.outboxDatabaseUrl);
+      missing.pathname = '/outbox_sync_never_created';
+      const run = await cli(['status'], { env: { OUTBOX_DATABASE_URL: missing.toString() } });
+      assert.equal(run.code, 1);
+      assert.equal(lines(run.stderr).length, 1, run.stderr);
+      assert.match(run.stderr, /^outbox-sync: database "outbox_sync_never_created" does not exist \(run: outbox-sync migrate\)/);
+    });
+
     it('exits 2 with one line naming the setting when a setting is wrong', async () => {
       const run = await cli(['status', '--json'], { env: { OUTBOX_SYNC_MAX_EXECUTIONS: 'abc' } });
       assertRefused(run, /^outbox-sync: OUTBOX_SYNC_MAX_EXECUTIONS: /);
