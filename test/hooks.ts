@@ -7,4 +7,10 @@ export async function mochaGlobalSetup(): Promise<void> {
 
 export async function mochaGlobalTeardown(): Promise<void> {
   await tearDownStack();
+  // Fail on leaked handles rather than hang: a process still alive this long after the last test has
+  // something open (a pool, a socket, a timer) that a test forgot to close.
+  setTimeout(() => {
+    console.error(`leaked handles keep the test process alive: ${process.getActiveResourcesInfo().join(', ')}`);
+    process.exit(1);
+  }, 15_000).unref();
 }
