@@ -44,30 +44,9 @@ describe('the outbox-sync command line, run as a process against a real outbox',
     await pipeline.close();
   });
 
-  /** The settings of this test's pipeline, over an environment cleared of any outbox-sync settings. */
-  function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-    const base = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(name)),
-    );
-    const { config } = pipeline;
-    return {
-      ...base,
-      OUTBOX_DATABASE_URL: config.outboxDatabaseUrl,
-      TARGET_DATABASE_URL: config.targetDatabaseUrl,
-      REDIS_URL: config.redisUrl,
-      OUTBOX_SYNC_REDIS_PREFIX: config.redisPrefix,
-      TEMPORAL_ADDRESS: config.temporalAddress,
-      TEMPORAL_NAMESPACE: config.temporalNamespace,
-      OUTBOX_SYNC_TASK_QUEUE: config.taskQueue,
-      OUTBOX_SYNC_WORKFLOW_ID_PREFIX: config.workflowIdPrefix,
-      ...extra,
-    };
-  }
-
-  /** Runs `node bin/outbox-sync ...args` to its end; `input` is written to its stdin. */
   function cli(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
     return new Promise((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: pipeline.processEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -27,21 +27,8 @@ describe('the worker and dispatcher processes', () => {
   });
 
   function start(command: 'worker' | 'dispatcher', env: Record<string, string> = {}): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
-    const { config } = pipeline;
     const child = spawn(process.execPath, [BIN, command], {
-      env: {
-        ...process.env,
-        OUTBOX_DATABASE_URL: config.outboxDatabaseUrl,
-        TARGET_DATABASE_URL: config.targetDatabaseUrl,
-        REDIS_URL: config.redisUrl,
-        OUTBOX_SYNC_REDIS_PREFIX: config.redisPrefix,
-        TEMPORAL_ADDRESS: config.temporalAddress,
-        TEMPORAL_NAMESPACE: config.temporalNamespace,
-        OUTBOX_SYNC_TASK_QUEUE: config.taskQueue,
-        OUTBOX_SYNC_WORKFLOW_ID_PREFIX: config.workflowIdPrefix,
-        OUTBOX_SYNC_POLL_MS: '200',
-        ...env,
-      },
+      env: pipeline.processEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
@@ -93,9 +80,8 @@ describe('the worker and dispatcher processes', () => {
   });
 
   it('exit 2 with one line when a setting is wrong', async () => {
-    const { config } = pipeline;
     const child = spawn(process.execPath, [BIN, 'worker'], {
-      env: { ...process.env, TEMPORAL_ADDRESS: config.temporalAddress, OUTBOX_SYNC_LEASE_MS: 'soon' },
+      env: pipeline.processEnv({ OUTBOX_SYNC_LEASE_MS: 'soon' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);

@@ -45,6 +45,8 @@ export class TestPipeline {
 
   private constructor(
     readonly name: string,
+    /** The settings by their environment names, as the pipeline loaded them. */
+    readonly env: Record<string, string>,
     readonly config: Config,
     readonly stores: Stores,
     readonly targetProxy: FaultProxy | null,
@@ -61,7 +63,7 @@ export class TestPipeline {
     const targetProxy = options.proxyTarget ? await FaultProxy.start(postgres.hostname, Number(postgres.port || 5432)) : null;
     const redisProxy = options.proxyRedis ? await FaultProxy.start(redis.hostname, Number(redis.port || 6379)) : null;
     const targetServer = targetProxy ? `postgres://127.0.0.1:${targetProxy.port}/postgres` : stack.postgresUrl;
-    const config = loadConfig({
+    const env: Record<string, string> = {
       ...TEST_ENV,
       OUTBOX_DATABASE_URL: databaseUrl(stack.postgresUrl, `${name}_outbox`),
       TARGET_DATABASE_URL: databaseUrl(targetServer, `${name}_target`),
@@ -72,8 +74,15 @@ export class TestPipeline {
       OUTBOX_SYNC_TASK_QUEUE: name,
       OUTBOX_SYNC_WORKFLOW_ID_PREFIX: `${name}-message-`,
       ...options.env,
-    });
-    return new TestPipeline(name, config, openStores(config), targetProxy, redisProxy);
+    };
+    const config = loadConfig(env);
+    return new TestPipeline(name, env, config, openStores(config), targetProxy, redisProxy);
+  }
+
+  /** An environment for a child process (the CLI, a worker): this pipeline's settings and no others. */
+  processEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    const inherited = Object.entries(process.env).filter(([name]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(name));
+    return { ...Object.fromEntries(inherited), ...this.env, ...extra };
   }
 
   get client() {
