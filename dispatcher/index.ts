@@ -34,8 +34,6 @@ export interface DispatcherSettings {
   leaseMs: number;
   maxExecutions: number;
   stepRetry: StepRetrySettings;
-  /** How often to redrive failed messages and reconcile expired leases (defaults to the poll interval). */
-  maintenanceIntervalMs?: number;
 }
 
 export interface DispatcherLogger {
@@ -66,8 +64,6 @@ export class Dispatcher {
     private readonly client: Client,
     private readonly settings: DispatcherSettings,
     private readonly logger: DispatcherLogger = console,
-    /** Connection settings for the LISTEN client (defaults to the pool's). */
-    private readonly listenConfig: pg.ClientConfig = (pool as unknown as { options: pg.ClientConfig }).options,
   ) {}
 
   /** Starts the loop: dispatch as fast as claims fill batches, otherwise wait for a NOTIFY or the poll interval. */
@@ -94,8 +90,8 @@ export class Dispatcher {
       let claimed = 0;
       try {
         claimed = await this.dispatchOnce();
-        const interval = this.settings.maintenanceIntervalMs ?? this.settings.pollIntervalMs;
-        if (Date.now() - this.lastMaintenance >= interval) {
+        // Redrive and reconcile at most once per poll interval, however busy dispatching is.
+        if (Date.now() - this.lastMaintenance >= this.settings.pollIntervalMs) {
           this.lastMaintenance = Date.now();
           claimed += await this.redriveOnce();
           await this.reconcileOnce();
@@ -206,7 +202,8 @@ export class Dispatcher {
   /** LISTEN for inserts so a new message is claimed at once; polling covers any notification missed. */
   private async listen(): Promise<void> {
     while (this.running) {
-      const client = new pg.Client(this.listenConfig);
+      // A connection of its own, with the pool's settings: LISTEN holds it for as long as it lives.
+      const client = new pg.Client((this.pool as unknown as { options: pg.ClientConfig }).options);
       client.on('error', () => undefined); // reported through the 'end' below
       try {
         await client.connect();

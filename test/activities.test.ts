@@ -73,7 +73,7 @@ describe('activities on the real stores', () => {
     await pipeline.redisProxy!.restore();
     // Temporal retries the activity: the outcome stands, and the notification goes out.
     assert.deepEqual(await run(activities.recordOutcome, { ...claim, outcome: 'completed' }), { status: 'completed' });
-    const entries = await pipeline.stores.redis.xrange(pipeline.stores.cache.streamKey('succeeded'), '-', '+');
+    const entries = await pipeline.streamEntries('succeeded');
     assert.equal(entries.length, 1);
   });
 

@@ -13,15 +13,6 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     await pipeline?.close();
   });
 
-  async function failureStream(): Promise<Record<string, string>[]> {
-    const entries = await pipeline.stores.redis.xrange(pipeline.stores.cache.streamKey('failed'), '-', '+');
-    return entries.map(([, flat]) => {
-      const fields: Record<string, string> = {};
-      for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-      return fields;
-    });
-  }
-
   /** Waits until Temporal is retrying a step of the message's execution (it failed at least once). */
   async function waitForRetriedStep(id: number): Promise<void> {
     const handle = pipeline.client.workflow.getHandle(workflowIdFor(id, pipeline.config.workflowIdPrefix));
@@ -75,7 +66,7 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     assert.ok(started.every((e) => e.activityTaskStartedEventAttributes!.attempt === 1), 'no step was retried');
 
     const stream = await waitFor('failure notifications', async () => {
-      const entries = await failureStream();
+      const entries = await pipeline.streamEntries('failed');
       return entries.length >= 2 ? entries : undefined;
     });
     const forBad = stream.find((f) => Number(f.messageId) === bad)!;

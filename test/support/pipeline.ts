@@ -144,6 +144,16 @@ export class TestPipeline {
     }
   }
 
+  /** The entries of the success or failure stream, each as an object of its fields. */
+  async streamEntries(stream: 'succeeded' | 'failed'): Promise<Record<string, string>[]> {
+    const entries = await this.stores.redis.xrange(this.stores.cache.streamKey(stream), '-', '+');
+    return entries.map(([, flat]) => {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+      return fields;
+    });
+  }
+
   /** Runs SQL on the target database directly (not through the proxy). */
   async targetAdmin<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
     const client = new pg.Client(pgSettings(databaseUrl(getStack().postgresUrl, `${this.name}_target`)));
