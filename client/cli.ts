@@ -9,6 +9,7 @@ import { openStores } from '../connections';
 import { InvalidMessageError, validateMessage, type ValidMessage } from '../message/validate';
 import { IdempotencyConflictError, insertMessages } from '../outbox/enqueue';
 import { readMessage, readStatus, retryMessages, pruneCompleted } from '../outbox/store';
+import { workflowUrl } from '../temporal/ui-links';
 
 /** Wrong arguments or input: exit 2. */
 export class UsageError extends Error {
@@ -100,9 +101,7 @@ export function buildProgram(): Command {
       await withStores(config, async ({ outbox }) => {
         const message = await readMessage(outbox, messageId);
         if (!message) throw new UsageError(`message ${messageId} does not exist`);
-        const temporalUi = message.workflowId
-          ? `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows/${encodeURIComponent(message.workflowId)}`
-          : null;
+        const temporalUi = message.workflowId ? workflowUrl(config, message.workflowId) : null;
         if (opts.json) return console.log(JSON.stringify({ ...message, temporalUi }));
         const rows: [string, unknown][] = [
           ['id', message.id],

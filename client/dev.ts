@@ -14,6 +14,7 @@ import { enqueueBatch } from '../outbox/enqueue';
 import { readMessages } from '../outbox/store';
 import { readRecord } from '../target/store';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { workflowsUrl } from '../temporal/ui-links';
 import { activitySettings, createSyncWorker } from '../worker';
 import { processLogger } from './log';
 import { runMigrate } from './migrate';
@@ -39,7 +40,7 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
   dispatcher.start();
   const stopped = untilSignal();
 
-  console.log(`Temporal UI: ${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows`);
+  console.log(`Temporal UI: ${workflowsUrl(config)}`);
   try {
     if (options.demo) await runDemo(stores, config);
     console.log('Worker and dispatcher running. Press Ctrl-C to stop.');
@@ -107,5 +108,5 @@ async function runDemo(stores: Stores, config: Config): Promise<void> {
   }
   const completed = rows.filter((m) => m.status === 'completed').length;
   console.log(`\n${completed} of ${rows.length} demo messages completed.`);
-  console.log(`Find one in the Temporal UI: ${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows?query=${encodeURIComponent(`OutboxMessageId="${ids[0]}"`)}\n`);
+  console.log(`Find one in the Temporal UI: ${workflowsUrl(config, `OutboxMessageId="${ids[0]}"`)}\n`);
 }
