@@ -24,6 +24,8 @@ export interface ActivityDeps {
   target: pg.Pool;
   cache: Cache;
   settings: ActivitySettings;
+  /** Told of each outcome this worker records (metrics). */
+  onOutcome?: (message: TransitionedMessage) => void;
 }
 
 export interface Claim {
@@ -44,7 +46,7 @@ export interface PersistInput extends Claim {
 
 export type OutcomeInput = (Claim & { outcome: 'completed' }) | (Claim & { outcome: 'failed'; error: string; permanent: boolean });
 
-export function createActivities({ outbox, target, cache, settings }: ActivityDeps) {
+export function createActivities({ outbox, target, cache, settings, onOutcome }: ActivityDeps) {
   return {
     /** Reads the message from the outbox and stages its data in Redis, unless a newer version is there. */
     async stageToCache({ messageId, attempt }: Claim): Promise<StageOutcome> {
@@ -111,8 +113,10 @@ export function createActivities({ outbox, target, cache, settings }: ActivityDe
     async recordOutcome(input: OutcomeInput): Promise<{ status: string }> {
       const { messageId, attempt } = input;
       if (input.outcome === 'completed') {
-        const done = (await markCompleted(outbox, messageId, attempt)) ?? (await alreadyRecorded(messageId, attempt, ['completed']));
+        const marked = await markCompleted(outbox, messageId, attempt);
+        const done = marked ?? (await alreadyRecorded(messageId, attempt, ['completed']));
         if (!done) return { status: 'not-claimed' };
+        if (marked) onOutcome?.(marked);
         await notify('succeeded', done);
         return { status: done.status };
       }
@@ -122,6 +126,7 @@ export function createActivities({ outbox, target, cache, settings }: ActivityDe
       if (failed && (input.permanent || attempt >= settings.maxExecutions)) {
         failed = (await markDead(outbox, messageId, attempt)) ?? failed;
       }
+      if (failed) onOutcome?.(failed);
       failed ??= await alreadyRecorded(messageId, attempt, ['failed', 'dead']);
       if (!failed) return { status: 'not-claimed' };
       await notify('failed', failed, input.error);
@@ -133,7 +138,8 @@ export function createActivities({ outbox, target, cache, settings }: ActivityDe
   async function alreadyRecorded(messageId: number, attempt: number, statuses: string[]): Promise<TransitionedMessage | null> {
     const message = await readMessage(outbox, messageId);
     if (!message || message.attempts !== attempt || !statuses.includes(message.status)) return null;
-    return { id: message.id, entity: message.entity, key: message.key, version: message.version, status: message.status, attempts: message.attempts };
+    const { id, entity, key, version, status, attempts, createdAt } = message;
+    return { id, entity, key, version, status, attempts, createdAt };
   }
 
   async function notify(stream: 'succeeded' | 'failed', message: TransitionedMessage, error?: string): Promise<void> {

@@ -7,8 +7,10 @@ import { join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config';
-import { connectTemporal, openStores, type Stores } from '../connections';
+import { connectTemporal, openStores, temporalConnectionOptions, type Stores } from '../connections';
 import { Dispatcher } from '../dispatcher';
+import { createLogger, type Logger } from '../logging';
+import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../metrics';
 import type { MessageInput } from '../message/validate';
 import { enqueueBatch } from '../outbox/enqueue';
 import { readMessages } from '../outbox/store';
@@ -16,17 +18,21 @@ import { readRecord } from '../target/store';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { workflowsUrl } from '../temporal/ui-links';
 import { activitySettings, createSyncWorker } from '../worker';
-import { processLogger } from './log';
 import { runMigrate } from './migrate';
-import { dispatcherSettings, installRuntime, untilSignal } from './processes';
+import { dispatcherLogger, dispatcherSettings, installRuntime, startMetrics, untilSignal } from './processes';
 
 export async function runDev(config: Config, options: { demo: boolean; dataDir: string }): Promise<void> {
-  installRuntime();
-  const server = await ensureTemporal(config, resolve(options.dataDir));
-  await runMigrate(config, { temporal: true, log: (line) => processLogger.info(line) });
+  const logger = createLogger(config, 'dev');
+  installRuntime(logger);
+  collectProcessMetrics();
+  const server = await ensureTemporal(config, resolve(options.dataDir), logger);
+  await runMigrate(config, { temporal: true, log: (line) => logger.info(line) });
 
   const stores = openStores(config);
-  const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
+  registerOutboxGauges(stores.outbox);
+  const metricsServer = await startMetrics(config, logger);
+  const metrics = pipelineMetrics();
+  const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(config));
   const { connection, client } = await connectTemporal(config);
   const worker = await createSyncWorker({
     connection: nativeConnection,
@@ -34,9 +40,10 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     taskQueue: config.taskQueue,
     stores,
     settings: activitySettings(config),
+    metrics,
   });
   const workerRun = worker.run();
-  const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), processLogger);
+  const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), dispatcherLogger(logger), metrics);
   dispatcher.start();
   const stopped = untilSignal();
 
@@ -47,6 +54,7 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     await Promise.race([stopped, workerRun]);
   } finally {
     await dispatcher.stop();
+    metricsServer?.close();
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerRun.catch(() => undefined);
     await nativeConnection.close();
@@ -57,19 +65,19 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
 }
 
 /** Starts the dev server unless something already answers at TEMPORAL_ADDRESS. */
-async function ensureTemporal(config: Config, dataDir: string): Promise<DevServer | null> {
+async function ensureTemporal(config: Config, dataDir: string, logger: Logger): Promise<DevServer | null> {
   try {
     const probe = await Connection.connect({ address: config.temporalAddress, connectTimeout: 1_000 });
     await probe.workflowService.getSystemInfo({});
     await probe.close();
-    processLogger.info('using the Temporal server already running', { address: config.temporalAddress });
+    logger.info({ address: config.temporalAddress }, 'using the Temporal server already running');
     return null;
   } catch {
     // nothing there: start one
   }
   const [ip, port] = config.temporalAddress.split(':') as [string, string];
   const uiPort = Number(new URL(config.temporalUiUrl).port || 8233);
-  processLogger.info('starting the Temporal dev server', { address: config.temporalAddress, dbFile: join(dataDir, 'temporal.sqlite') });
+  logger.info({ address: config.temporalAddress, dbFile: join(dataDir, 'temporal.sqlite') }, 'starting the Temporal dev server');
   return startDevServer({
     ip,
     port: Number(port),

@@ -1,10 +1,15 @@
 /** The long-running processes: short entry points that parse config, build dependencies, run, and shut down. */
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import type { Server } from 'node:http';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { DefaultLogger, NativeConnection, Runtime, type LogEntry, type LogLevel } from '@temporalio/worker';
 import type { Config } from '../config';
-import { connectTemporal, openStores } from '../connections';
-import { Dispatcher, type DispatcherSettings } from '../dispatcher';
+import { connectTemporal, openStores, temporalConnectionOptions } from '../connections';
+import { Dispatcher, type DispatcherLogger, type DispatcherSettings } from '../dispatcher';
+import { createLogger, type Logger } from '../logging';
+import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../metrics';
+import { serveMetrics } from '../metrics/server';
 import { activitySettings, createSyncWorker } from '../worker';
-import { processLogger } from './log';
 
 export function dispatcherSettings(config: Config): DispatcherSettings {
   return {
@@ -23,16 +28,80 @@ export function dispatcherSettings(config: Config): DispatcherSettings {
   };
 }
 
-/** The SDK's own log lines at warning level and above; once per process, before any connection. */
-export function installRuntime(): void {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+/** The dispatcher's (message, fields) log calls on a structured logger. */
+export function dispatcherLogger(logger: Logger): DispatcherLogger {
+  return {
+    info: (message, fields) => logger.info(fields ?? {}, message),
+    warn: (message, fields) => logger.warn(fields ?? {}, message),
+    error: (message, fields) => logger.error(fields ?? {}, message),
+  };
+}
+
+const SDK_LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
+
+/**
+ * Routes the Temporal SDK's logs into `logger`, once per process and before any connection: the
+ * activities' and workflows' own lines (with workflowId, runId, attempt from the SDK, messageId from
+ * worker/telemetry.ts) at the configured level, the SDK's internals at warning and above. With
+ * `sdkMetricsAddress` the SDK serves its own Prometheus metrics there (the worker adds them to /metrics).
+ */
+export function installRuntime(logger: Logger, sdkMetricsAddress?: string): void {
+  const chattyBelowWarn = (entry: LogEntry) =>
+    (entry.level === 'INFO' || entry.level === 'DEBUG' || entry.level === 'TRACE') &&
+    entry.meta?.sdkComponent !== 'activity' &&
+    entry.meta?.sdkComponent !== 'workflow';
+  const forward = (entry: LogEntry) => {
+    if (chattyBelowWarn(entry) && !logger.isLevelEnabled('debug')) return;
+    logger[SDK_LEVELS[entry.level]]({ ...entry.meta }, entry.message);
+  };
+  Runtime.install({
+    logger: new DefaultLogger(logger.isLevelEnabled('debug') ? 'DEBUG' : 'INFO', forward),
+    telemetryOptions: {
+      logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } },
+      ...(sdkMetricsAddress ? { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } : {}),
+    },
+  });
+}
+
+/** Serves /metrics when OUTBOX_SYNC_METRICS_ADDRESS is set; returns the server (or null). */
+export async function startMetrics(config: Config, logger: Logger, sdkMetricsUrl?: string): Promise<Server | null> {
+  if (!config.metricsAddress) return null;
+  const [host, port] = splitAddress(config.metricsAddress);
+  const server = await serveMetrics({ host, port }, sdkMetricsUrl);
+  logger.info({ address: config.metricsAddress }, 'metrics at /metrics');
+  return server;
+}
+
+function splitAddress(address: string): [string, number] {
+  const at = address.lastIndexOf(':');
+  return [address.slice(0, at), Number(address.slice(at + 1))];
+}
+
+/** A free loopback port for the SDK's metrics exporter, which the worker's /metrics reads from. */
+async function freeLoopbackPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
 }
 
 /** Runs a worker until SIGINT or SIGTERM; running activities get the grace time to finish. */
 export async function runWorker(config: Config): Promise<void> {
-  installRuntime();
+  const logger = createLogger(config, 'worker');
+  const sdkPort = config.metricsAddress ? await freeLoopbackPort() : 0;
+  installRuntime(logger, sdkPort ? `127.0.0.1:${sdkPort}` : undefined);
+  collectProcessMetrics();
+  const metricsServer = await startMetrics(config, logger, sdkPort ? `http://127.0.0.1:${sdkPort}/metrics` : undefined);
   const stores = openStores(config);
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   try {
     const worker = await createSyncWorker({
       connection,
@@ -40,11 +109,13 @@ export async function runWorker(config: Config): Promise<void> {
       taskQueue: config.taskQueue,
       stores,
       settings: activitySettings(config),
+      metrics: pipelineMetrics(),
     });
-    processLogger.info('worker running', { taskQueue: config.taskQueue, temporal: config.temporalAddress });
+    logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress }, 'worker running');
     await worker.run();
-    processLogger.info('worker stopped');
+    logger.info('worker stopped');
   } finally {
+    metricsServer?.close();
     await connection.close();
     await stores.close();
   }
@@ -52,16 +123,21 @@ export async function runWorker(config: Config): Promise<void> {
 
 /** Runs a dispatcher until SIGINT or SIGTERM; claimed messages are started before it exits. */
 export async function runDispatcher(config: Config): Promise<void> {
+  const logger = createLogger(config, 'dispatcher');
+  collectProcessMetrics();
   const stores = openStores(config, 4);
+  registerOutboxGauges(stores.outbox);
+  const metricsServer = await startMetrics(config, logger);
   const { connection, client } = await connectTemporal(config);
-  const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), processLogger);
+  const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), dispatcherLogger(logger), pipelineMetrics());
   try {
     dispatcher.start();
-    processLogger.info('dispatcher running', { taskQueue: config.taskQueue, temporal: config.temporalAddress });
+    logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress }, 'dispatcher running');
     await untilSignal();
     await dispatcher.stop();
-    processLogger.info('dispatcher stopped');
+    logger.info('dispatcher stopped');
   } finally {
+    metricsServer?.close();
     await connection.close();
     await stores.close();
   }

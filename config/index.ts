@@ -3,8 +3,9 @@
  * JSON config file named by OUTBOX_SYNC_CONFIG (the environment wins). A wrong value stops the process
  * with one line that names the setting and what is wrong with it.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { LOG_LEVELS } from '../logging';
 
 const url = (protocols: string[]) =>
   z.string().refine(
@@ -23,6 +24,24 @@ const int = (min: number, max: number) =>
   z
     .union([z.number(), z.string().regex(/^-?[0-9]+$/, 'must be an integer').transform(Number)], { error: 'must be an integer' })
     .pipe(z.number().int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+/** A path to a readable file, or empty for none. */
+const file = z.string().refine(
+  (path) => {
+    if (path === '') return true;
+    try {
+      accessSync(path, constants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'is not a readable file' },
+);
+
+const flag = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'must be true or false' })
+  .transform((value) => value === true || value === 'true' || value === '1');
 
 /** Each setting: its environment name, its schema and its default. */
 const settings = {
@@ -52,7 +71,29 @@ const settings = {
   activityInitialIntervalMs: ['OUTBOX_SYNC_ACTIVITY_INITIAL_INTERVAL_MS', int(1, 3_600_000), 200],
   activityMaxIntervalMs: ['OUTBOX_SYNC_ACTIVITY_MAX_INTERVAL_MS', int(1, 3_600_000), 10_000],
   activityTimeoutMs: ['OUTBOX_SYNC_ACTIVITY_TIMEOUT_MS', int(100, 3_600_000), 30_000],
+  logLevel: ['OUTBOX_SYNC_LOG_LEVEL', z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), 'info'],
+  /** `auto`: readable on a terminal, JSON lines otherwise. */
+  logFormat: ['OUTBOX_SYNC_LOG_FORMAT', z.enum(['json', 'pretty', 'auto'], { error: 'must be json, pretty or auto' }), 'auto'],
+  /** host:port where a worker or dispatcher serves GET /metrics; empty serves none. */
+  metricsAddress: ['OUTBOX_SYNC_METRICS_ADDRESS', z.union([z.literal(''), z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port')]), ''],
+  /** TLS for Redis: a rediss:// URL turns it on; these add a CA and a client certificate (mTLS). */
+  redisTlsCaFile: ['REDIS_TLS_CA_FILE', file, ''],
+  redisTlsCertFile: ['REDIS_TLS_CERT_FILE', file, ''],
+  redisTlsKeyFile: ['REDIS_TLS_KEY_FILE', file, ''],
+  /** TLS for Temporal (on by itself with a client certificate or an API key, as Temporal Cloud needs). */
+  temporalTls: ['TEMPORAL_TLS', flag, false],
+  temporalTlsCaFile: ['TEMPORAL_TLS_CA_FILE', file, ''],
+  temporalTlsCertFile: ['TEMPORAL_TLS_CERT_FILE', file, ''],
+  temporalTlsKeyFile: ['TEMPORAL_TLS_KEY_FILE', file, ''],
+  temporalTlsServerName: ['TEMPORAL_TLS_SERVER_NAME', z.string().max(255), ''],
+  temporalApiKey: ['TEMPORAL_API_KEY', z.string().max(8192), ''],
 } as const;
+
+/** Settings that only make sense together. */
+const PAIRS: [keyof Config, keyof Config][] = [
+  ['redisTlsCertFile', 'redisTlsKeyFile'],
+  ['temporalTlsCertFile', 'temporalTlsKeyFile'],
+];
 
 type Settings = typeof settings;
 export type Config = { [K in keyof Settings]: z.infer<Settings[K][1]> };
@@ -73,6 +114,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError(`${name}: ${parsed.error.issues[0]?.message ?? 'invalid value'} (got ${JSON.stringify(raw)})`);
     }
     config[field] = parsed.data;
+  }
+  for (const pair of PAIRS) {
+    const [given, missing] = config[pair[0]] ? pair : [pair[1], pair[0]];
+    if (config[given] && !config[missing]) throw new ConfigError(`${settings[missing][0]}: must be set together with ${settings[given][0]}`);
+  }
+  if ((config.redisTlsCaFile || config.redisTlsCertFile) && !String(config.redisUrl).startsWith('rediss:')) {
+    throw new ConfigError(`${config.redisTlsCaFile ? 'REDIS_TLS_CA_FILE' : 'REDIS_TLS_CERT_FILE'}: needs a rediss:// REDIS_URL (TLS)`);
   }
   return config as Config;
 }

@@ -12,6 +12,7 @@
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import pg from 'pg';
 import { workflowIdFor } from '../message/status';
+import type { PipelineMetrics } from '../metrics';
 import {
   claimAbandoned,
   claimFailedDue,
@@ -64,6 +65,7 @@ export class Dispatcher {
     private readonly client: Client,
     private readonly settings: DispatcherSettings,
     private readonly logger: DispatcherLogger = console,
+    private readonly metrics: PipelineMetrics | null = null,
   ) {}
 
   /** Starts the loop: dispatch as fast as claims fill batches, otherwise wait for a NOTIFY or the poll interval. */
@@ -117,16 +119,25 @@ export class Dispatcher {
     }
     const claimed = await claimPending(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.workflowIdPrefix);
     await this.startAll(claimed);
+    if (this.metrics) {
+      const now = Date.now();
+      const waiting = new Set(this.unstarted);
+      for (const m of claimed) if (!waiting.has(m)) this.metrics.startDelay.observe((now - m.createdAt.getTime()) / 1000);
+    }
     return this.unstarted.length > 0 ? 0 : claimed.length;
   }
 
   /** Declares exhausted failed messages dead and runs due ones again; returns how many were restarted. */
   async redriveOnce(): Promise<number> {
     const dead = await markDeadExhausted(this.pool, this.settings.maxExecutions);
-    if (dead > 0) this.logger.warn('failed messages declared dead', { count: dead });
+    if (dead > 0) {
+      this.logger.warn('failed messages declared dead', { count: dead });
+      this.metrics?.outcomes.inc({ status: 'dead' }, dead);
+    }
     if (this.unstarted.length > 0) return 0;
     const due = await claimFailedDue(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.maxExecutions);
     await this.startAll(due);
+    if (due.length > 0) this.metrics?.reexecutions.inc({ reason: 'redrive' }, due.length);
     return due.length;
   }
 
@@ -153,6 +164,7 @@ export class Dispatcher {
         if (await markFailed(this.pool, message.id, message.attempt, { error, kind: 'transient', retryInMs: 0 })) {
           await markDead(this.pool, message.id, message.attempt);
           this.logger.warn('message declared dead', { messageId: message.id, error });
+          this.metrics?.outcomes.inc({ status: 'dead' });
         }
         continue;
       }
@@ -160,6 +172,7 @@ export class Dispatcher {
       if (!claim) continue; // its outcome was recorded meanwhile
       this.logger.warn('restarting a message whose workflow is gone', { messageId: message.id, attempt: claim.attempt });
       await this.startAll([claim]);
+      this.metrics?.reexecutions.inc({ reason: 'reconcile' });
       restarted++;
     }
     return restarted;
@@ -171,6 +184,7 @@ export class Dispatcher {
     const failed = messages.filter((_, i) => results[i]!.status === 'rejected');
     if (failed.length === 0) return;
     this.unstarted.push(...failed);
+    this.metrics?.startFailures.inc(failed.length);
     const reason = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
     this.logger.error('workflow starts failed; they are tried again before anything new is claimed', {
       count: failed.length,
@@ -227,7 +241,7 @@ export class Dispatcher {
 /** Starts (or finds running) the workflow of one claimed message. */
 export async function startExecution(
   client: Client,
-  message: ClaimedMessage,
+  message: Pick<ClaimedMessage, 'id' | 'entity' | 'key' | 'attempt'>,
   settings: Pick<DispatcherSettings, 'taskQueue' | 'workflowIdPrefix' | 'stepRetry'>,
 ): Promise<string> {
   const handle = await client.workflow.start<typeof syncMessage>('syncMessage', {

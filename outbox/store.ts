@@ -14,6 +14,7 @@ export interface ClaimedMessage {
   key: string;
   /** The execution number this claim starts (1 for the first). Outcomes are recorded against it. */
   attempt: number;
+  createdAt: Date;
 }
 
 /** A stored message, as the activities and `inspect` read it. */
@@ -37,10 +38,10 @@ export interface OutboxMessage {
   completedAt: Date | null;
 }
 
-const CLAIMED_COLUMNS = 'id, entity, entity_key, attempts';
+const CLAIMED_COLUMNS = 'id, entity, entity_key, attempts, created_at';
 
-function toClaimed(row: { id: string; entity: string; entity_key: string; attempts: number }): ClaimedMessage {
-  return { id: Number(row.id), entity: row.entity, key: row.entity_key, attempt: row.attempts };
+function toClaimed(row: { id: string; entity: string; entity_key: string; attempts: number; created_at: Date }): ClaimedMessage {
+  return { id: Number(row.id), entity: row.entity, key: row.entity_key, attempt: row.attempts, createdAt: row.created_at };
 }
 
 /**
@@ -60,7 +61,7 @@ export async function claimPending(db: Queryable, limit: number, leaseMs: number
             available_at = now() + $2 * interval '1 millisecond', updated_at = now()
        FROM due
       WHERE m.id = due.id AND m.status = 'pending'
-  RETURNING m.id, m.entity, m.entity_key, m.attempts`,
+  RETURNING m.id, m.entity, m.entity_key, m.attempts, m.created_at`,
     [limit, leaseMs, workflowIdPrefix],
   );
   return rows.map(toClaimed).sort((a, b) => a.id - b.id);
@@ -79,7 +80,7 @@ export async function claimFailedDue(db: Queryable, limit: number, leaseMs: numb
             available_at = now() + $2 * interval '1 millisecond', updated_at = now()
        FROM due
       WHERE m.id = due.id AND m.status = 'failed'
-  RETURNING m.id, m.entity, m.entity_key, m.attempts`,
+  RETURNING m.id, m.entity, m.entity_key, m.attempts, m.created_at`,
     [limit, leaseMs, maxExecutions],
   );
   return rows.map(toClaimed);
@@ -139,13 +140,22 @@ export interface TransitionedMessage {
   version: string;
   status: MessageStatus;
   attempts: number;
+  createdAt: Date;
 }
 
-const TRANSITIONED_COLUMNS = 'id, entity, entity_key, version, status, attempts';
+const TRANSITIONED_COLUMNS = 'id, entity, entity_key, version, status, attempts, created_at';
 
 function toTransitioned(row: Record<string, any> | undefined): TransitionedMessage | null {
   if (!row) return null;
-  return { id: Number(row.id), entity: row.entity, key: row.entity_key, version: String(row.version), status: row.status, attempts: row.attempts };
+  return {
+    id: Number(row.id),
+    entity: row.entity,
+    key: row.entity_key,
+    version: String(row.version),
+    status: row.status,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+  };
 }
 
 /** processing → completed, for the execution that holds the claim; null if it no longer does. */

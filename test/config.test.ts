@@ -58,6 +58,18 @@ describe('settings (loadConfig)', () => {
       activityInitialIntervalMs: 200,
       activityMaxIntervalMs: 10_000,
       activityTimeoutMs: 30_000,
+      logLevel: 'info',
+      logFormat: 'auto',
+      metricsAddress: '',
+      redisTlsCaFile: '',
+      redisTlsCertFile: '',
+      redisTlsKeyFile: '',
+      temporalTls: false,
+      temporalTlsCaFile: '',
+      temporalTlsCertFile: '',
+      temporalTlsKeyFile: '',
+      temporalTlsServerName: '',
+      temporalApiKey: '',
     });
   });
 
@@ -112,6 +124,34 @@ describe('settings (loadConfig)', () => {
         const message = configError({ OUTBOX_SYNC_MAX_EXECUTIONS: value });
         assert.ok(message.startsWith('OUTBOX_SYNC_MAX_EXECUTIONS: must be an integer'), message);
       }
+    });
+
+    it('refuses OUTBOX_SYNC_LOG_LEVEL=loud and OUTBOX_SYNC_LOG_FORMAT=xml, naming the choices', () => {
+      assert.match(configError({ OUTBOX_SYNC_LOG_LEVEL: 'loud' }), /^OUTBOX_SYNC_LOG_LEVEL: must be one of trace, debug, info, warn, error, fatal, silent/);
+      assert.match(configError({ OUTBOX_SYNC_LOG_FORMAT: 'xml' }), /^OUTBOX_SYNC_LOG_FORMAT: must be json, pretty or auto/);
+    });
+
+    it('refuses OUTBOX_SYNC_METRICS_ADDRESS=9464, which has no host', () => {
+      assert.match(configError({ OUTBOX_SYNC_METRICS_ADDRESS: '9464' }), /^OUTBOX_SYNC_METRICS_ADDRESS: must be host:port/);
+    });
+
+    it('refuses a TLS file that is not there, naming the setting', () => {
+      assert.match(
+        configError({ REDIS_URL: 'rediss://127.0.0.1:6380', REDIS_TLS_CA_FILE: join(dir, 'no-such-ca.pem') }),
+        /^REDIS_TLS_CA_FILE: is not a readable file/,
+      );
+      assert.match(configError({ TEMPORAL_TLS_CA_FILE: join(dir, 'none.pem') }), /^TEMPORAL_TLS_CA_FILE: is not a readable file/);
+    });
+
+    it('refuses a client certificate without its key, and a Redis CA without a rediss:// URL', () => {
+      const pem = configFile('client.pem', 'not checked here');
+      assert.match(configError({ TEMPORAL_TLS_CERT_FILE: pem }), /^TEMPORAL_TLS_KEY_FILE: must be set together with TEMPORAL_TLS_CERT_FILE/);
+      assert.match(configError({ TEMPORAL_TLS_KEY_FILE: pem }), /^TEMPORAL_TLS_CERT_FILE: must be set together with TEMPORAL_TLS_KEY_FILE/);
+      assert.match(configError({ REDIS_TLS_CA_FILE: pem }), /^REDIS_TLS_CA_FILE: needs a rediss:\/\/ REDIS_URL/);
+    });
+
+    it('refuses TEMPORAL_TLS=yes, which is not true or false', () => {
+      assert.match(configError({ TEMPORAL_TLS: 'yes' }), /^TEMPORAL_TLS: must be true or false/);
     });
 
     it('keeps a value holding a line break on one line', () => {

@@ -5,8 +5,11 @@
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivitySettings } from '../activities';
+import type { TransitionedMessage } from '../outbox/store';
 import type { Config } from '../config';
 import type { Stores } from '../connections';
+import type { PipelineMetrics } from '../metrics';
+import { activityTelemetry } from './telemetry';
 
 export interface SyncWorkerOptions {
   connection: NativeConnection;
@@ -16,16 +19,25 @@ export interface SyncWorkerOptions {
   settings: ActivitySettings;
   /** A prebuilt bundle (tests build one per run); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Counts and times activities and outcomes when given (the processes give it; tests may not). */
+  metrics?: PipelineMetrics;
   options?: Partial<WorkerOptions>;
 }
 
-export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, options }: SyncWorkerOptions): Promise<Worker> {
+export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, metrics, options }: SyncWorkerOptions): Promise<Worker> {
+  const onOutcome = metrics
+    ? (message: TransitionedMessage) => {
+        metrics.outcomes.inc({ status: message.status });
+        metrics.endToEnd.observe({ status: message.status }, (Date.now() - message.createdAt.getTime()) / 1000);
+      }
+    : undefined;
   return Worker.create({
     connection,
     namespace,
     taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings }),
+    activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings, onOutcome }),
+    interceptors: { activity: [activityTelemetry(metrics ?? null)] },
     shutdownGraceTime: '10 seconds',
     ...options,
   });
