@@ -58,7 +58,12 @@ export function installRuntime(logger: Logger, sdkMetricsAddress?: string): void
     entry.meta?.sdkComponent !== 'workflow';
   const forward = (entry: LogEntry) => {
     if (chattyBelowWarn(entry) && !logger.isLevelEnabled('debug')) return;
-    logger[SDK_LEVELS[entry.level]]({ ...entry.meta }, entry.message);
+    // One name for the run id in every line (activities call it workflowRunId); task tokens are noise.
+    const meta: Record<string, unknown> = { ...entry.meta };
+    if (meta.workflowRunId !== undefined) meta.runId = meta.workflowRunId;
+    delete meta.workflowRunId;
+    delete meta.taskToken;
+    logger[SDK_LEVELS[entry.level]](meta, entry.message);
   };
   Runtime.install({
     logger: new DefaultLogger(logger.isLevelEnabled('debug') ? 'DEBUG' : 'INFO', forward),
@@ -83,8 +88,8 @@ function splitAddress(address: string): [string, number] {
   return [address.slice(0, at), Number(address.slice(at + 1))];
 }
 
-/** A free loopback port for the SDK's metrics exporter, which the worker's /metrics reads from. */
-async function freeLoopbackPort(): Promise<number> {
+/** A free loopback port, e.g. for the SDK's metrics exporter, which the worker's /metrics reads from. */
+export async function freeLoopbackPort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as { port: number };

@@ -7,7 +7,7 @@
 import client from 'prom-client';
 import type pg from 'pg';
 import { ALL_STATUSES } from '../message/status';
-import { readStatus } from '../outbox/store';
+import { readStatus, type OutboxStatus } from '../outbox/store';
 
 export const registry = client.register;
 
@@ -68,22 +68,34 @@ export type PipelineMetrics = ReturnType<typeof pipelineMetrics>;
 /** Counts by status and the oldest pending message's age, read from the outbox at each scrape. */
 export function registerOutboxGauges(outbox: pg.Pool): void {
   if (registry.getSingleMetric('outbox_sync_messages')) return;
-  const reachable = new client.Gauge({ name: 'outbox_sync_outbox_up', help: '1 if the last scrape could read the outbox, 0 if not.' });
-  const oldest = new client.Gauge({ name: 'outbox_sync_oldest_pending_seconds', help: 'Age of the oldest pending message (0 when none is pending).' });
+  // The three gauges are collected side by side; one outbox read per scrape serves them all.
+  let reading: { at: number; status: Promise<OutboxStatus | null> } | undefined;
+  const read = () => {
+    if (!reading || Date.now() - reading.at > 1_000) reading = { at: Date.now(), status: readStatus(outbox).catch(() => null) };
+    return reading.status;
+  };
+  new client.Gauge({
+    name: 'outbox_sync_outbox_up',
+    help: '1 if the last scrape could read the outbox, 0 if not (the other outbox gauges then keep their last values).',
+    async collect() {
+      this.set((await read()) ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_sync_oldest_pending_seconds',
+    help: 'Age of the oldest pending message (0 when none is pending).',
+    async collect() {
+      const status = await read();
+      if (status) this.set(status.oldestPendingSeconds);
+    },
+  });
   new client.Gauge({
     name: 'outbox_sync_messages',
     help: 'Messages in the outbox, by status.',
     labelNames: ['status'] as const,
     async collect() {
-      try {
-        const status = await readStatus(outbox);
-        for (const name of ALL_STATUSES) this.set({ status: name }, status.counts[name]);
-        oldest.set(status.oldestPendingSeconds);
-        reachable.set(1);
-      } catch {
-        // The scrape still answers, with the last counts and outbox_up = 0 to alert on.
-        reachable.set(0);
-      }
+      const status = await read();
+      if (status) for (const name of ALL_STATUSES) this.set({ status: name }, status.counts[name]);
     },
   });
 }

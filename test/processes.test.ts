@@ -3,41 +3,25 @@
  * syncing messages, then stopping cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { packageRoot } from '../database/package-root';
 import { enqueueBatch } from '../outbox/enqueue';
 import { readRecord } from '../target/store';
 import { TestPipeline, waitFor } from './support/pipeline';
-
-const BIN = join(packageRoot, 'bin', 'outbox-sync');
+import { ProcessGroup } from './support/processes';
 
 describe('the worker and dispatcher processes', () => {
   let pipeline: TestPipeline;
-  const children: ChildProcess[] = [];
+  let processes: ProcessGroup;
+  const start = (command: 'worker' | 'dispatcher', env: Record<string, string> = {}) => processes.start(command, env);
 
   beforeEach(async () => {
     pipeline = await TestPipeline.create();
+    processes = new ProcessGroup(pipeline);
   });
 
   afterEach(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    children.length = 0;
+    processes.killAll();
     await pipeline.close();
   });
-
-  function start(command: 'worker' | 'dispatcher', env: Record<string, string> = {}): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
-    const child = spawn(process.execPath, [BIN, command], {
-      env: pipeline.processEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    return { child, exited, output: () => output };
-  }
 
   it('sync messages, and exit 0 on SIGTERM', async () => {
     const worker = start('worker');
@@ -80,16 +64,9 @@ describe('the worker and dispatcher processes', () => {
   });
 
   it('exit 2 with one line when a setting is wrong', async () => {
-    const child = spawn(process.execPath, [BIN, 'worker'], {
-      env: pipeline.processEnv({ OUTBOX_SYNC_LEASE_MS: 'soon' }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (chunk) => (stderr += chunk));
-    const code = await new Promise((resolve) => child.once('exit', resolve));
-    assert.equal(code, 2);
-    assert.equal(stderr.trim().split('\n').length, 1, stderr);
-    assert.match(stderr, /^outbox-sync: OUTBOX_SYNC_LEASE_MS: must be an integer/);
+    const worker = start('worker', { OUTBOX_SYNC_LEASE_MS: 'soon' });
+    assert.equal(await worker.exited, 2);
+    assert.equal(worker.stderr().trim().split('\n').length, 1, worker.stderr());
+    assert.match(worker.stderr(), /^outbox-sync: OUTBOX_SYNC_LEASE_MS: must be an integer/);
   });
 });
