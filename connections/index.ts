@@ -33,7 +33,8 @@ export function openStores(config: Config, poolSize = 10): Stores {
     redis,
     cache,
     async close() {
-      await Promise.allSettled([outbox.end(), target.end(), redis.quit()]);
+      // quit() waits for replies; a client that never connected is disconnected instead (no reconnect timer left).
+      await Promise.allSettled([outbox.end(), target.end(), redis.quit().catch(() => redis.disconnect())]);
     },
   };
 }
