@@ -10,6 +10,7 @@ import { InvalidMessageError, validateMessage, type ValidMessage } from '../mess
 import { IdempotencyConflictError, insertMessages } from '../outbox/enqueue';
 import { readMessage, readStatus, retryMessages, pruneCompleted } from '../outbox/store';
 import { workflowUrl } from '../temporal/ui-links';
+import { progressBar } from './progress';
 
 /** Wrong arguments or input: exit 2. */
 export class UsageError extends Error {
@@ -128,12 +129,15 @@ export function buildProgram(): Command {
     .argument('[ids...]', 'message ids')
     .option('--dead', 'all dead messages')
     .option('--failed', 'all failed messages')
-    .action(async (ids: string[], opts: { dead?: boolean; failed?: boolean }) => {
+    .option('--json', 'print JSON: {"retried": n, "ids": [...]}')
+    .action(async (ids: string[], opts: { dead?: boolean; failed?: boolean; json?: boolean }) => {
       const chosen = [ids.length > 0, Boolean(opts.dead), Boolean(opts.failed)].filter(Boolean).length;
       if (chosen !== 1) throw new UsageError('retry takes message ids, --dead or --failed (exactly one of them)');
       const select = opts.dead ? { status: 'dead' as const } : opts.failed ? { status: 'failed' as const } : { ids: ids.map(parseId) };
       await withStores(loadConfig(), async ({ outbox }) => {
-        const moved = await retryMessages(outbox, select);
+        const bar = progressBar('retrying');
+        const moved = await retryMessages(outbox, select, (done, total) => bar.update(done, total)).finally(() => bar.stop());
+        if (opts.json) return console.log(JSON.stringify({ retried: moved.length, ids: moved }));
         console.log(`${moved.length} message(s) sent back to pending${moved.length ? `: ${moved.join(' ')}` : ''}`);
       });
     });
@@ -142,11 +146,44 @@ export function buildProgram(): Command {
     .command('prune')
     .description('delete completed messages older than a duration')
     .requiredOption('--older-than <duration>', 'e.g. 7d, 12h, 30m, 45s')
-    .action(async (opts: { olderThan: string }) => {
+    .option('--json', 'print JSON: {"deleted": n}')
+    .action(async (opts: { olderThan: string; json?: boolean }) => {
       const ms = parseDuration(opts.olderThan);
       await withStores(loadConfig(), async ({ outbox }) => {
-        const deleted = await pruneCompleted(outbox, ms);
+        const bar = progressBar('pruning');
+        const deleted = await pruneCompleted(outbox, ms, (done, total) => bar.update(done, total)).finally(() => bar.stop());
+        if (opts.json) return console.log(JSON.stringify({ deleted }));
         console.log(`${deleted} completed message(s) deleted`);
+      });
+    });
+
+  program
+    .command('drain')
+    .description('wait until no message is pending, processing or failed (waiting for a redrive); exit 1 on timeout')
+    .option('--timeout <duration>', 'give up after this long, e.g. 10m', '1h')
+    .option('--json', 'print the final counts as JSON, like status --json')
+    .action(async (opts: { timeout: string; json?: boolean }) => {
+      const timeoutMs = parseDuration(opts.timeout, '--timeout');
+      await withStores(loadConfig(), async ({ outbox }) => {
+        const bar = progressBar('draining');
+        const deadline = Date.now() + timeoutMs;
+        let status = await readStatus(outbox);
+        const open = () => status.counts.pending + status.counts.processing + status.counts.failed;
+        let total = open();
+        try {
+          while (open() > 0 && Date.now() < deadline) {
+            total = Math.max(total, open());
+            bar.update(total - open(), total);
+            await new Promise((r) => setTimeout(r, 500));
+            status = await readStatus(outbox);
+          }
+          bar.update(total - open(), total);
+        } finally {
+          bar.stop();
+        }
+        if (opts.json) console.log(JSON.stringify(status));
+        else console.log(`${open()} message(s) still open; ${status.counts.completed} completed, ${status.counts.dead} dead`);
+        if (open() > 0) throw new Error(`not drained after ${opts.timeout}: ${open()} message(s) still pending, processing or failed`);
       });
     });
 
@@ -241,9 +278,9 @@ function parseId(text: string): number {
   return Number(text);
 }
 
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, option = '--older-than'): number {
   const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
-  if (!match) throw new UsageError(`--older-than: "${text}" is not a duration such as 7d, 12h, 30m or 45s`);
+  if (!match) throw new UsageError(`${option}: "${text}" is not a duration such as 7d, 12h, 30m or 45s`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
   return Number(match[1]) * unit;
 }

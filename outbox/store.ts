@@ -199,21 +199,53 @@ export async function markDead(db: Queryable, id: number, attempt: number): Prom
   return toTransitioned(rows[0]);
 }
 
+/** Reports how far a bulk operation has come: done so far, out of the total it counted first. */
+export type Progress = (done: number, total: number) => void;
+
+/** Rows per statement in bulk operations: short transactions that do not hold many locks for long. */
+const BULK_BATCH = 5_000;
+
 /**
  * dead or failed → pending, the operator's retry: the message runs again with a fresh count of executions.
- * Returns the ids moved.
+ * A retry by status walks the ids in batches, each message at most once (one that fails again meanwhile is
+ * not picked up a second time). Returns the ids moved.
  */
-export async function retryMessages(db: Queryable, select: { ids: number[] } | { status: 'dead' | 'failed' }): Promise<number[]> {
-  const where = 'ids' in select ? 'id = ANY($1::bigint[])' : 'status = $1';
-  const { rows } = await db.query<{ id: string }>(
-    `UPDATE outbox_messages
-        SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
-      WHERE ${where} AND status IN ('dead', 'failed')
-  RETURNING id`,
-    ['ids' in select ? select.ids : select.status],
-  );
-  if (rows.length > 0) await db.query(`SELECT pg_notify('outbox_sync_pending', '')`);
-  return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+export async function retryMessages(
+  db: Queryable,
+  select: { ids: number[] } | { status: 'dead' | 'failed' },
+  onProgress: Progress = () => undefined,
+): Promise<number[]> {
+  const moved: number[] = [];
+  const retry = async (where: string, params: unknown[]) => {
+    const { rows } = await db.query<{ id: string }>(
+      `UPDATE outbox_messages
+          SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
+        WHERE ${where} AND status IN ('dead', 'failed')
+    RETURNING id`,
+      params,
+    );
+    return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+  };
+  if ('ids' in select) {
+    moved.push(...(await retry('id = ANY($1::bigint[])', [select.ids])));
+  } else {
+    const total = await countWhere(db, 'status = $1', [select.status]);
+    let after = 0;
+    for (;;) {
+      const batch = await retry(`id IN (SELECT id FROM outbox_messages WHERE status = $1 AND id > $2 ORDER BY id LIMIT ${BULK_BATCH})`, [select.status, after]);
+      if (batch.length === 0) break;
+      moved.push(...batch);
+      after = batch[batch.length - 1]!;
+      onProgress(moved.length, Math.max(total, moved.length));
+    }
+  }
+  if (moved.length > 0) await db.query(`SELECT pg_notify('outbox_sync_pending', '')`);
+  return moved;
+}
+
+async function countWhere(db: Queryable, where: string, params: unknown[]): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE ${where}`, params);
+  return Number(rows[0]!.n);
 }
 
 export async function readMessage(db: Queryable, id: number): Promise<OutboxMessage | null> {
@@ -266,12 +298,22 @@ function toMessage(row: Record<string, any>): OutboxMessage {
   };
 }
 
-/** Deletes completed messages finished more than `olderThanMs` ago; returns how many. */
-export async function pruneCompleted(db: Queryable, olderThanMs: number): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM outbox_messages
-      WHERE status = 'completed' AND completed_at < now() - $1 * interval '1 millisecond'`,
-    [olderThanMs],
-  );
-  return rowCount ?? 0;
+/** Deletes completed messages finished more than `olderThanMs` ago, in batches; returns how many. */
+export async function pruneCompleted(db: Queryable, olderThanMs: number, onProgress: Progress = () => undefined): Promise<number> {
+  // One cutoff for the whole run, so the total counted first is what the batches delete.
+  const { rows } = await db.query<{ cutoff: Date }>(`SELECT now() - $1 * interval '1 millisecond' AS cutoff`, [olderThanMs]);
+  const cutoff = rows[0]!.cutoff;
+  const total = await countWhere(db, `status = 'completed' AND completed_at < $1`, [cutoff]);
+  let deleted = 0;
+  for (;;) {
+    const { rowCount } = await db.query(
+      `DELETE FROM outbox_messages WHERE id IN (
+         SELECT id FROM outbox_messages WHERE status = 'completed' AND completed_at < $1 ORDER BY id LIMIT ${BULK_BATCH})`,
+      [cutoff],
+    );
+    if (!rowCount) break;
+    deleted += rowCount;
+    onProgress(deleted, Math.max(total, deleted));
+  }
+  return deleted;
 }

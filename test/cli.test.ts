@@ -72,6 +72,28 @@ describe('the outbox-sync command line, run as a process against a real outbox',
     return row;
   }
 
+  /** `n` messages inserted with plain SQL, already in `status` (completed ones finished a day ago). */
+  async function insertRows(n: number, status: 'completed' | 'dead'): Promise<void> {
+    await query(
+      `INSERT INTO outbox_messages (entity, entity_key, version, data, status, attempts, completed_at)
+       SELECT 'order', 'bulk-' || g, g, '{}', $2, 1, CASE WHEN $2 = 'completed' THEN now() - interval '1 day' END
+         FROM generate_series(1, $1::int) g`,
+      [n, status],
+    );
+  }
+
+  /** Runs the command on a pseudo-terminal (util-linux `script`) and returns what the terminal showed. */
+  function onTerminal(args: string[]): Promise<string> {
+    const command = [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ');
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: pipeline.processEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let shown = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (shown += chunk));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolvePromise(shown) : reject(new Error(`exit ${code}: ${shown}`))));
+    });
+  }
+
   function ndjsonFile(text: string): string {
     const path = join(dir, 'messages.ndjson');
     writeFileSync(path, text);
@@ -345,6 +367,18 @@ describe('the outbox-sync command line, run as a process against a real outbox',
       assert.deepEqual(await statusOf(other!), { status: 'failed', attempts: 2 });
     });
 
+    it('retries thousands of dead messages in batches with --dead --json, each once', async () => {
+      await insertRows(6_001, 'dead');
+      const run = await cli(['retry', '--dead', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stderr, '', 'no progress bar in a pipe');
+      const result = JSON.parse(run.stdout);
+      assert.equal(result.retried, 6_001);
+      assert.equal(new Set(result.ids).size, 6_001);
+      const [row] = await query<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE status = 'pending' AND attempts = 0`);
+      assert.equal(Number(row!.n), 6_001);
+    });
+
     it('leaves a completed message alone when retried by its id', async () => {
       const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: {} });
       await query(`UPDATE outbox_messages SET status = 'completed', attempts = 1, completed_at = now() WHERE id = $1`, [id]);
@@ -385,12 +419,57 @@ describe('the outbox-sync command line, run as a process against a real outbox',
       assert.equal(await countMessages(), 0);
     });
 
+    it('deletes in batches and prints {"deleted": n} with --json; a terminal sees a progress bar, a pipe does not', async () => {
+      await insertRows(12_000, 'completed');
+      const piped = await cli(['prune', '--older-than', '1h', '--json']);
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.deepEqual(JSON.parse(piped.stdout), { deleted: 12_000 });
+      assert.equal(piped.stderr, '');
+      assert.equal(await countMessages(), 0);
+
+      await insertRows(6_000, 'completed');
+      const terminal = await onTerminal(['prune', '--older-than', '1h']);
+      assert.match(terminal, /pruning \[.*\] 6000\/6000 \(100%\)/);
+      assert.match(terminal, /6000 completed message\(s\) deleted/);
+      assert.equal(await countMessages(), 0);
+    });
+
     it('exits 2 on a duration it cannot read, and deletes nothing', async () => {
       const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: {} });
       await query(`UPDATE outbox_messages SET status = 'completed', completed_at = now() - interval '1 day' WHERE id = $1`, [id]);
       const run = await cli(['prune', '--older-than', 'soon']);
       assertRefused(run, /--older-than: "soon" is not a duration/);
       assert.equal(await countMessages(), 1);
+    });
+  });
+
+  describe('drain', () => {
+    it('exits 0 with the final counts once nothing is pending, processing or failed', async () => {
+      await insertRows(3, 'completed');
+      await insertRows(2, 'dead');
+      const run = await cli(['drain', '--timeout', '5s', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      const status = JSON.parse(run.stdout);
+      assert.deepEqual(status.counts, { pending: 0, processing: 0, completed: 3, failed: 0, dead: 2 });
+    });
+
+    it('waits for a worker and a dispatcher to drain the backlog', async function () {
+      this.timeout(90_000);
+      await enqueueBatch(pipeline.stores.outbox, Array.from({ length: 10 }, (_, i) => ({ entity: 'order', key: `d${i}`, data: { i } })));
+      const draining = cli(['drain', '--timeout', '60s', '--json']);
+      await pipeline.startWorker();
+      pipeline.startDispatcher();
+      const run = await draining;
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(JSON.parse(run.stdout).counts.completed, 10);
+    });
+
+    it('exits 1 with one line when the backlog is not drained in time', async () => {
+      await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: {} });
+      const run = await cli(['drain', '--timeout', '1s']);
+      assert.equal(run.code, 1);
+      assert.equal(lines(run.stderr).length, 1, run.stderr);
+      assert.match(run.stderr, /^outbox-sync: not drained after 1s: 1 message\(s\) still pending, processing or failed/);
     });
   });
 });
