@@ -6,6 +6,7 @@
 import { join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { dataConverterFor } from '../codec';
 import type { Config } from '../config';
 import { connectTemporal, openStores, type Stores } from '../connections';
 import { Dispatcher } from '../dispatcher';
@@ -34,6 +35,7 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     taskQueue: config.taskQueue,
     stores,
     settings: activitySettings(config),
+    dataConverter: dataConverterFor(config),
   });
   const workerRun = worker.run();
   const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), processLogger);

@@ -1,5 +1,6 @@
 /** The long-running processes: short entry points that parse config, build dependencies, run, and shut down. */
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { dataConverterFor } from '../codec';
 import type { Config } from '../config';
 import { connectTemporal, openStores } from '../connections';
 import { Dispatcher, type DispatcherSettings } from '../dispatcher';
@@ -20,6 +21,8 @@ export function dispatcherSettings(config: Config): DispatcherSettings {
       maxIntervalMs: config.activityMaxIntervalMs,
       timeoutMs: config.activityTimeoutMs,
     },
+    // Encrypted payloads would be pointless with the entity and key in plaintext beside them.
+    entityKeySearchAttributes: config.codecKeys.length === 0,
   };
 }
 
@@ -40,6 +43,7 @@ export async function runWorker(config: Config): Promise<void> {
       taskQueue: config.taskQueue,
       stores,
       settings: activitySettings(config),
+      dataConverter: dataConverterFor(config),
     });
     processLogger.info('worker running', { taskQueue: config.taskQueue, temporal: config.temporalAddress });
     await worker.run();

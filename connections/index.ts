@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import Redis from 'ioredis';
 import pg from 'pg';
 import { Cache } from '../cache/store';
+import { dataConverterFor } from '../codec';
 import type { Config } from '../config';
 import { pgSettings } from '../database/connect';
 
@@ -38,5 +39,7 @@ export function openStores(config: Config, poolSize = 10): Stores {
 
 export async function connectTemporal(config: Config): Promise<{ connection: Connection; client: Client }> {
   const connection = await Connection.connect({ address: config.temporalAddress });
-  return { connection, client: new Client({ connection, namespace: config.temporalNamespace }) };
+  // With OUTBOX_SYNC_CODEC_KEYS set, what the client sends Temporal (workflow inputs) is encrypted.
+  const dataConverter = dataConverterFor(config);
+  return { connection, client: new Client({ connection, namespace: config.temporalNamespace, ...(dataConverter ? { dataConverter } : {}) }) };
 }

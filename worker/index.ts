@@ -3,6 +3,7 @@
  * may run at once. SIGINT/SIGTERM stop polling and let running activities finish within the grace time;
  * anything cut short is retried by Temporal on another worker.
  */
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivitySettings } from '../activities';
 import type { Config } from '../config';
@@ -16,16 +17,19 @@ export interface SyncWorkerOptions {
   settings: ActivitySettings;
   /** A prebuilt bundle (tests build one per run); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Encrypts payloads (codec/dataConverterFor); the SDK's default when undefined. */
+  dataConverter?: DataConverter;
   options?: Partial<WorkerOptions>;
 }
 
-export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, options }: SyncWorkerOptions): Promise<Worker> {
+export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, dataConverter, options }: SyncWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings }),
+    ...(dataConverter ? { dataConverter } : {}),
     shutdownGraceTime: '10 seconds',
     ...options,
   });
