@@ -22,7 +22,7 @@ import { AesGcmCodec } from './aes-gcm';
 
 export interface CodecServerOptions {
   codec: PayloadCodec;
-  /** Operators allowed to see payloads. */
+  /** Operators allowed to see payloads; none means anyone who reaches the server (loopback only, see below). */
   operatorTokens: readonly { name: string; token: string }[];
   /** Tokens that authenticate but may not see payloads (the devices'): answered 403, not 401. */
   otherTokens?: readonly { name: string; token: string }[];
@@ -47,6 +47,7 @@ type JsonPayload = { metadata?: Record<string, string>; data?: string };
 
 export function buildCodecServer(options: CodecServerOptions): FastifyInstance {
   const operators = new BearerTokens(options.operatorTokens);
+  const open = options.operatorTokens.length === 0;
   const others = new BearerTokens(options.otherTokens ?? []);
   const app = Fastify({ bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024, logger: false });
   app.removeContentTypeParser('text/plain');
@@ -64,6 +65,7 @@ export function buildCodecServer(options: CodecServerOptions): FastifyInstance {
     async (routes) => {
       routes.addHook('onRequest', async (request, reply) => {
         if (request.method === 'OPTIONS') return; // a CORS preflight carries no credentials
+        if (open) return;
         const header = request.headers.authorization;
         if (operators.holder(header) !== null) return;
         if (others.holder(header) !== null) return sendError(reply, 403, 'this token may not see payloads');
@@ -106,10 +108,17 @@ function toJson(payload: Payload): JsonPayload {
   return { metadata, data: Buffer.from(payload.data ?? []).toString('base64') };
 }
 
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
 /** Runs the codec server until SIGINT or SIGTERM. */
 export async function runCodecServer(config: Config): Promise<void> {
   if (config.codecKeys.length === 0) throw new ConfigError('OUTBOX_SYNC_CODEC_KEYS: codec-server needs at least one keyId=base64key pair');
-  if (config.codecTokens.length === 0) throw new ConfigError('OUTBOX_SYNC_CODEC_TOKENS: codec-server needs at least one operator=token pair');
+  // The Temporal UI sends no token over plain http (and its own users' tokens over https), so on one's
+  // own machine the server may run without tokens, answering whoever can reach the loopback address.
+  const open = config.codecTokens.length === 0;
+  if (open && !LOOPBACK.has(config.codecHost)) {
+    throw new ConfigError(`OUTBOX_SYNC_CODEC_TOKENS: required when codec-server listens on ${config.codecHost}, beyond this machine`);
+  }
   const app = buildCodecServer({
     codec: new AesGcmCodec(config.codecKeys),
     operatorTokens: config.codecTokens,
@@ -123,6 +132,7 @@ export async function runCodecServer(config: Config): Promise<void> {
   });
   try {
     const address = await app.listen({ port: config.codecPort, host: config.codecHost });
+    if (open) processLogger.warn('codec server answers anyone on this machine: set OUTBOX_SYNC_CODEC_TOKENS to require a token');
     processLogger.info('codec server listening', { endpoint: `${address}/codec`, keys: config.codecKeys.map((k) => k.id), uiOrigin: new URL(config.temporalUiUrl).origin });
     await stopped;
   } finally {

@@ -108,9 +108,11 @@ describe('payload encryption through the pipeline, the Temporal server and the c
     child.stderr!.on('data', (chunk) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const port = waitFor('the codec server to listen', async () => {
+      if (child.exitCode !== null) throw new Error(`codec-server exited: ${output}`);
       const match = /codec server listening .*"endpoint":"http:\/\/127\.0\.0\.1:(\d+)\/codec"/.exec(output);
       return match ? Number(match[1]) : undefined;
     });
+    port.catch(() => undefined); // awaited by the tests that expect it to listen
     return { port, exited, output: () => output, child };
   }
 
@@ -195,6 +197,23 @@ describe('payload encryption through the pipeline, the Temporal server and the c
 
     server.child.kill('SIGTERM');
     assert.equal(await server.exited, 0, server.output());
+  });
+
+  it('answers without a token only on a loopback address, and refuses to listen beyond it without tokens', async () => {
+    const local = startCodecServer({ OUTBOX_SYNC_CODEC_KEYS: keysSetting(K1), OUTBOX_SYNC_CODEC_PORT: '0' });
+    const endpoint = `http://127.0.0.1:${await local.port}/codec`;
+    const [sealed] = await new AesGcmCodec([K1]).encode([defaultPayloadConverter.toPayload({ n: 1 })]);
+    const answer = await fetch(`${endpoint}/decode`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payloads: [toUiJson(sealed!)] }) });
+    assert.equal(answer.status, 200);
+    const [payload] = ((await answer.json()) as { payloads: { data: string }[] }).payloads;
+    assert.deepEqual(JSON.parse(Buffer.from(payload!.data, 'base64').toString()), { n: 1 });
+    assert.match(local.output(), /answers anyone on this machine/);
+    local.child.kill('SIGTERM');
+    assert.equal(await local.exited, 0);
+
+    const wide = startCodecServer({ OUTBOX_SYNC_CODEC_KEYS: keysSetting(K1), OUTBOX_SYNC_CODEC_HOST: '0.0.0.0', OUTBOX_SYNC_CODEC_PORT: '0' });
+    assert.equal(await wide.exited, 2);
+    assert.equal(wide.output(), 'outbox-sync: OUTBOX_SYNC_CODEC_TOKENS: required when codec-server listens on 0.0.0.0, beyond this machine\n');
   });
 
   it('refuses to start a worker with a short key: exit 2, one line naming the setting', async () => {
