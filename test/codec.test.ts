@@ -13,6 +13,7 @@ import { temporal } from '@temporalio/proto';
 import { AesGcmCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, dataConverterFor } from '../codec';
 import { dispatcherSettings } from '../client/processes';
 import { packageRoot } from '../database/package-root';
+import { findTemporalBinary } from '../temporal/dev-server';
 import { enqueue } from '../outbox/enqueue';
 import { readRecord } from '../target/store';
 import { activitySettings, createSyncWorker } from '../worker';
@@ -166,6 +167,18 @@ describe('payload encryption through the pipeline, the Temporal server and the c
     );
     assert.ok(values.some((v) => v.messageId === id && v.attempt === 1 && v.retry));
 
+    // The Temporal CLI, a client we did not write, decodes through the same endpoint.
+    const shown = await run(findTemporalBinary()!, [
+      'workflow', 'show', '--workflow-id', workflowId, '--address', getStack().temporalAddress, '--namespace', getStack().namespace,
+      '--codec-endpoint', endpoint, '--codec-auth', `Bearer ${OPERATOR}`, '--output', 'json',
+    ]);
+    assert.equal(shown.code, 0, shown.stderr);
+    // Its JSON keeps payloads in protobuf's JSON form; decoded, they are plain JSON again.
+    const shownPayloads = payloadsIn(JSON.parse(shown.stdout), (b64) => Buffer.from(b64 as string, 'base64'));
+    assert.equal(shownPayloads.length, payloads.length);
+    assert.ok(shownPayloads.every((p) => text(p.metadata?.encoding) === 'json/plain'));
+    assert.ok(shownPayloads.some((p) => text(p.data).includes(entity) && text(p.data).includes(key)), 'temporal workflow show prints the decrypted input');
+
     // Encoding through the endpoint seals under the current key, k2.
     const plainBody = JSON.stringify({ payloads: [toUiJson(defaultPayloadConverter.toPayload({ hello: 'world' }))] });
     const encoded = (await (await fetch(`${endpoint}/encode`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${OPERATOR}` }, body: plainBody })).json()) as any;
@@ -229,13 +242,28 @@ describe('payload encryption through the pipeline, the Temporal server and the c
   });
 });
 
+function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** Every payload an event carries (inputs, results), leaving out search attributes, which are never encoded. */
-function payloadsIn(history: temporal.api.history.v1.IHistory | null | undefined): Payload[] {
+function payloadsIn(history: unknown, bytes: (value: unknown) => Uint8Array = (value) => value as Uint8Array): Payload[] {
   const found: Payload[] = [];
   const walk = (value: unknown, name: string): void => {
     if (!value || typeof value !== 'object' || ArrayBuffer.isView(value) || name === 'searchAttributes') return;
     if (name === 'payloads' && Array.isArray(value)) {
-      found.push(...(value as Payload[]));
+      for (const payload of value as { metadata?: Record<string, unknown>; data?: unknown }[]) {
+        const metadata = Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([k, v]) => [k, bytes(v)]));
+        found.push({ metadata, data: bytes(payload.data ?? new Uint8Array()) });
+      }
       return;
     }
     for (const [child, item] of Object.entries(value)) walk(item, child);
