@@ -65,6 +65,24 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('ingest')
+    .description('the HTTP server for devices: POST /v1/messages, GET /v1/messages/:id, /healthz, /metrics')
+    .action(async () => {
+      const config = loadConfig();
+      const { runIngest } = await import('../ingest');
+      await runIngest(config);
+    });
+
+  program
+    .command('codec-server')
+    .description('decrypts payloads for the Temporal UI and CLI (POST /codec/decode, /codec/encode), for operators with a token')
+    .action(async () => {
+      const config = loadConfig();
+      const { runCodecServer } = await import('../codec/server');
+      await runCodecServer(config);
+    });
+
+  program
     .command('enqueue')
     .description('store a message (or, with --ndjson, one message per line, all or none) and print the ids')
     .option('--entity <entity>', 'what the message is about, e.g. order')

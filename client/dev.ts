@@ -6,6 +6,7 @@
 import { join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { dataConverterFor } from '../codec';
 import type { Config } from '../config';
 import { connectTemporal, openStores, temporalConnectionOptions, type Stores } from '../connections';
 import { Dispatcher } from '../dispatcher';
@@ -41,6 +42,7 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     stores,
     settings: activitySettings(config),
     metrics,
+    dataConverter: dataConverterFor(config),
   });
   const workerRun = worker.run();
   const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), dispatcherLogger(logger), metrics);

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { DefaultLogger, NativeConnection, Runtime, type LogEntry, type LogLevel } from '@temporalio/worker';
+import { dataConverterFor } from '../codec';
 import type { Config } from '../config';
 import { connectTemporal, openStores, temporalConnectionOptions } from '../connections';
 import { Dispatcher, type DispatcherLogger, type DispatcherSettings } from '../dispatcher';
@@ -10,6 +11,9 @@ import { createLogger, type Logger } from '../logging';
 import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../metrics';
 import { serveMetrics } from '../metrics/server';
 import { activitySettings, createSyncWorker } from '../worker';
+import { untilSignal } from './signals';
+
+export { untilSignal };
 
 export function dispatcherSettings(config: Config): DispatcherSettings {
   return {
@@ -25,6 +29,8 @@ export function dispatcherSettings(config: Config): DispatcherSettings {
       maxIntervalMs: config.activityMaxIntervalMs,
       timeoutMs: config.activityTimeoutMs,
     },
+    // Encrypted payloads would be pointless with the entity and key in plaintext beside them.
+    entityKeySearchAttributes: config.codecKeys.length === 0,
   };
 }
 
@@ -115,6 +121,7 @@ export async function runWorker(config: Config): Promise<void> {
       stores,
       settings: activitySettings(config),
       metrics: pipelineMetrics(),
+      dataConverter: dataConverterFor(config),
     });
     logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress }, 'worker running');
     await worker.run();
@@ -146,16 +153,4 @@ export async function runDispatcher(config: Config): Promise<void> {
     await connection.close();
     await stores.close();
   }
-}
-
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const handler = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-      resolve(signal);
-    };
-    process.on('SIGINT', handler);
-    process.on('SIGTERM', handler);
-  });
 }

@@ -43,6 +43,58 @@ const flag = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'must be true or false' })
   .transform((value) => value === true || value === 'true' || value === '1');
 
+/**
+ * `name=secret` pairs separated by commas: INGEST_TOKENS (source=token) and OUTBOX_SYNC_CODEC_TOKENS
+ * (operator=token). A name may hold several tokens (to rotate them), a token names one holder only.
+ */
+const tokenPairs = z.string().transform((value, ctx) => {
+  const pairs: { name: string; token: string }[] = [];
+  const seen = new Set<string>();
+  const entries = value.split(',').map((entry) => entry.trim());
+  if (value.trim() === '') return pairs;
+  for (const [i, entry] of entries.entries()) {
+    const at = entry.indexOf('=');
+    const name = at < 0 ? '' : entry.slice(0, at);
+    const token = at < 0 ? '' : entry.slice(at + 1);
+    let problem: string | undefined;
+    if (!name || !token) problem = `pair ${i + 1} must be name=token`;
+    else if (!/^[A-Za-z0-9._:@-]{1,200}$/.test(name)) problem = `pair ${i + 1}: the name must be 1 to 200 letters, digits or ._:@-`;
+    else if (!/^[\x21-\x7e]{16,512}$/.test(token)) problem = `the token of "${name}" must be 16 to 512 printable characters without spaces`;
+    else if (seen.has(token)) problem = `the token of "${name}" is given twice; a token names one holder`;
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    seen.add(token);
+    pairs.push({ name, token });
+  }
+  return pairs;
+});
+
+/** AES-256 keys for the payload codec, `keyId=base64key` pairs; the first encrypts, all decrypt. */
+const codecKeys = z.string().transform((value, ctx) => {
+  const keys: { id: string; key: Buffer }[] = [];
+  if (value.trim() === '') return keys;
+  for (const [i, entry] of value.split(',').map((e) => e.trim()).entries()) {
+    const at = entry.indexOf('=');
+    const id = at < 0 ? '' : entry.slice(0, at);
+    const encoded = at < 0 ? '' : entry.slice(at + 1);
+    const key = Buffer.from(encoded, 'base64');
+    let problem: string | undefined;
+    if (!id || !encoded) problem = `pair ${i + 1} must be keyId=base64key`;
+    else if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) problem = `pair ${i + 1}: the key id must be 1 to 64 letters, digits or ._-`;
+    else if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || encoded.length % 4 !== 0) problem = `key "${id}" is not base64`;
+    else if (key.length !== 32) problem = `key "${id}" must be 32 bytes (AES-256), got ${key.length}; make one with: openssl rand -base64 32`;
+    else if (keys.some((k) => k.id === id)) problem = `key id "${id}" is given twice`;
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    keys.push({ id, key });
+  }
+  return keys;
+});
+
 /** Each setting: its environment name, its schema and its default. */
 const settings = {
   outboxDatabaseUrl: ['OUTBOX_DATABASE_URL', url(['postgres:', 'postgresql:']), 'postgres://127.0.0.1:5432/outbox_sync'],
@@ -87,6 +139,20 @@ const settings = {
   temporalTlsKeyFile: ['TEMPORAL_TLS_KEY_FILE', file, ''],
   temporalTlsServerName: ['TEMPORAL_TLS_SERVER_NAME', z.string().max(255), ''],
   temporalApiKey: ['TEMPORAL_API_KEY', z.string().max(8192), ''],
+  /** `ingest`, the HTTP server for devices. Port 0 takes any free port. */
+  ingestPort: ['INGEST_PORT', int(0, 65_535), 8080],
+  ingestHost: ['INGEST_HOST', z.string().regex(/^[^\s/]{1,255}$/, 'must be a host name or an IP address'), '127.0.0.1'],
+  /** `source=token` pairs: a device's bearer token names the source its messages are stored under. */
+  ingestTokens: ['INGEST_TOKENS', tokenPairs, ''],
+  /** The largest request body `ingest` reads (a batch included). */
+  ingestMaxBodyBytes: ['INGEST_MAX_BODY_BYTES', int(1024, 1024 * 1024 * 1024), 4 * 1024 * 1024],
+  /** Payload encryption of what Temporal stores; empty leaves payloads as plain JSON. */
+  codecKeys: ['OUTBOX_SYNC_CODEC_KEYS', codecKeys, ''],
+  /** `codec-server`, the endpoint the Temporal UI decodes payloads through. */
+  codecPort: ['OUTBOX_SYNC_CODEC_PORT', int(0, 65_535), 8089],
+  codecHost: ['OUTBOX_SYNC_CODEC_HOST', z.string().regex(/^[^\s/]{1,255}$/, 'must be a host name or an IP address'), '127.0.0.1'],
+  /** `operator=token` pairs allowed to see decrypted payloads through the codec server. */
+  codecTokens: ['OUTBOX_SYNC_CODEC_TOKENS', tokenPairs, ''],
 } as const;
 
 /** Settings that only make sense together. */
@@ -94,6 +160,9 @@ const PAIRS: [keyof Config, keyof Config][] = [
   ['redisTlsCertFile', 'redisTlsKeyFile'],
   ['temporalTlsCertFile', 'temporalTlsKeyFile'],
 ];
+
+/** Settings whose values are never repeated in an error (they hold tokens or keys). */
+const SECRET_SETTINGS = new Set(['INGEST_TOKENS', 'OUTBOX_SYNC_CODEC_KEYS', 'OUTBOX_SYNC_CODEC_TOKENS']);
 
 type Settings = typeof settings;
 export type Config = { [K in keyof Settings]: z.infer<Settings[K][1]> };
@@ -111,7 +180,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const value = raw === undefined || raw === '' ? fallback : raw;
     const parsed = (schema as z.ZodType).safeParse(value);
     if (!parsed.success) {
-      throw new ConfigError(`${name}: ${parsed.error.issues[0]?.message ?? 'invalid value'} (got ${JSON.stringify(raw)})`);
+      const got = SECRET_SETTINGS.has(name) ? '' : ` (got ${JSON.stringify(raw)})`;
+      throw new ConfigError(`${name}: ${parsed.error.issues[0]?.message ?? 'invalid value'}${got}`);
     }
     config[field] = parsed.data;
   }

@@ -4,6 +4,7 @@ import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import Redis, { type RedisOptions } from 'ioredis';
 import pg from 'pg';
 import { Cache } from '../cache/store';
+import { dataConverterFor } from '../codec';
 import type { Config } from '../config';
 import { pgSettings } from '../database/connect';
 
@@ -68,5 +69,7 @@ export function temporalConnectionOptions(config: Config): { address: string; tl
 
 export async function connectTemporal(config: Config): Promise<{ connection: Connection; client: Client }> {
   const connection = await Connection.connect(temporalConnectionOptions(config));
-  return { connection, client: new Client({ connection, namespace: config.temporalNamespace }) };
+  // With OUTBOX_SYNC_CODEC_KEYS set, what the client sends Temporal (workflow inputs) is encrypted.
+  const dataConverter = dataConverterFor(config);
+  return { connection, client: new Client({ connection, namespace: config.temporalNamespace, ...(dataConverter ? { dataConverter } : {}) }) };
 }

@@ -35,6 +35,8 @@ export interface DispatcherSettings {
   leaseMs: number;
   maxExecutions: number;
   stepRetry: StepRetrySettings;
+  /** Entity and key as search attributes (default); off when payloads are encrypted. */
+  entityKeySearchAttributes?: boolean;
 }
 
 export interface DispatcherLogger {
@@ -242,7 +244,7 @@ export class Dispatcher {
 export async function startExecution(
   client: Client,
   message: Pick<ClaimedMessage, 'id' | 'entity' | 'key' | 'attempt'>,
-  settings: Pick<DispatcherSettings, 'taskQueue' | 'workflowIdPrefix' | 'stepRetry'>,
+  settings: Pick<DispatcherSettings, 'taskQueue' | 'workflowIdPrefix' | 'stepRetry' | 'entityKeySearchAttributes'>,
 ): Promise<string> {
   const handle = await client.workflow.start<typeof syncMessage>('syncMessage', {
     taskQueue: settings.taskQueue,
@@ -252,7 +254,7 @@ export async function startExecution(
     // closed, a start (a redrive or a rescue) opens a new run under the same id.
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-    typedSearchAttributes: searchAttributesFor(message),
+    typedSearchAttributes: searchAttributesFor(message, { entityKey: settings.entityKeySearchAttributes ?? true }),
   });
   return handle.firstExecutionRunId;
 }

@@ -40,6 +40,8 @@ export interface DevServerOptions {
   namespace?: string;
   logFile?: string;
   extraArgs?: string[];
+  /** The codec server the Web UI decodes payloads through, e.g. http://127.0.0.1:8089/codec. */
+  uiCodecEndpoint?: string;
 }
 
 export interface DevServer {
@@ -77,6 +79,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     'synchronous=normal',
     ...SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
     ...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
+    ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
     ...(options.extraArgs ?? []),
   ];
   const out = options.logFile ? openSync(options.logFile, 'a') : 'ignore';

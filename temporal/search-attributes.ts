@@ -14,10 +14,18 @@ export const SEARCH_ATTRIBUTES = [MESSAGE_ID, ENTITY, ENTITY_KEY] as const;
 /** Keyword values are limited in size by the server; long keys are cut rather than refused. */
 const MAX_KEYWORD_LENGTH = 200;
 
-export function searchAttributesFor(message: { id: number; entity: string; key: string }): TypedSearchAttributes {
+/**
+ * The message id always; the entity and key unless `entityKey` is false, as with payload encryption on,
+ * where they would otherwise be the one plaintext about the message left in the history.
+ */
+export function searchAttributesFor(message: { id: number; entity: string; key: string }, { entityKey = true } = {}): TypedSearchAttributes {
   return new TypedSearchAttributes([
     { key: MESSAGE_ID, value: String(message.id) },
-    { key: ENTITY, value: message.entity.slice(0, MAX_KEYWORD_LENGTH) },
-    { key: ENTITY_KEY, value: message.key.slice(0, MAX_KEYWORD_LENGTH) },
+    ...(entityKey
+      ? [
+          { key: ENTITY, value: message.entity.slice(0, MAX_KEYWORD_LENGTH) },
+          { key: ENTITY_KEY, value: message.key.slice(0, MAX_KEYWORD_LENGTH) },
+        ]
+      : []),
   ]);
 }

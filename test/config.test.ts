@@ -70,6 +70,14 @@ describe('settings (loadConfig)', () => {
       temporalTlsKeyFile: '',
       temporalTlsServerName: '',
       temporalApiKey: '',
+      ingestPort: 8080,
+      ingestHost: '127.0.0.1',
+      ingestTokens: [],
+      ingestMaxBodyBytes: 4 * 1024 * 1024,
+      codecKeys: [],
+      codecPort: 8089,
+      codecHost: '127.0.0.1',
+      codecTokens: [],
     });
   });
 
@@ -157,6 +165,43 @@ describe('settings (loadConfig)', () => {
     it('keeps a value holding a line break on one line', () => {
       const message = configError({ OUTBOX_DATABASE_URL: 'not\na url' });
       assert.ok(message.startsWith('OUTBOX_DATABASE_URL: '), message);
+    });
+  });
+
+  describe('tokens and keys', () => {
+    const key32 = Buffer.alloc(32, 7).toString('base64');
+    const key16 = Buffer.alloc(16, 7).toString('base64');
+
+    it('reads INGEST_TOKENS as source=token pairs; a source may hold two tokens while they rotate', () => {
+      const config = loadConfig({ INGEST_TOKENS: 'press-1=aaaaaaaaaaaaaaaa1, press-2=bbbbbbbbbbbbbbbb2,press-1=cccccccccccccccc3' });
+      assert.deepEqual(config.ingestTokens, [
+        { name: 'press-1', token: 'aaaaaaaaaaaaaaaa1' },
+        { name: 'press-2', token: 'bbbbbbbbbbbbbbbb2' },
+        { name: 'press-1', token: 'cccccccccccccccc3' },
+      ]);
+    });
+
+    it('refuses a pair without "=", a short token and a token given to two sources, never repeating a token', () => {
+      assert.equal(configError({ INGEST_TOKENS: 'press-1' }), 'INGEST_TOKENS: pair 1 must be name=token');
+      const short = configError({ INGEST_TOKENS: 'press-1=short-secret' });
+      assert.equal(short, 'INGEST_TOKENS: the token of "press-1" must be 16 to 512 printable characters without spaces');
+      const twice = configError({ INGEST_TOKENS: 'a=aaaaaaaaaaaaaaaa-secret,b=aaaaaaaaaaaaaaaa-secret' });
+      assert.equal(twice, 'INGEST_TOKENS: the token of "b" is given twice; a token names one holder');
+      assert.doesNotMatch(short + twice, /secret/);
+    });
+
+    it('reads OUTBOX_SYNC_CODEC_KEYS as keyId=base64 pairs of 32-byte keys, the first one first', () => {
+      const config = loadConfig({ OUTBOX_SYNC_CODEC_KEYS: `k2=${key32},k1=${Buffer.alloc(32, 1).toString('base64')}` });
+      assert.deepEqual(config.codecKeys.map((k) => k.id), ['k2', 'k1']);
+      assert.ok(config.codecKeys[0]!.key.equals(Buffer.alloc(32, 7)));
+    });
+
+    it('refuses a short key, a key that is not base64 and a repeated key id with one line that shows no key', () => {
+      const short = configError({ OUTBOX_SYNC_CODEC_KEYS: `k1=${key16}` });
+      assert.equal(short, 'OUTBOX_SYNC_CODEC_KEYS: key "k1" must be 32 bytes (AES-256), got 16; make one with: openssl rand -base64 32');
+      assert.equal(configError({ OUTBOX_SYNC_CODEC_KEYS: 'k1=not base64!' }), 'OUTBOX_SYNC_CODEC_KEYS: key "k1" is not base64');
+      assert.equal(configError({ OUTBOX_SYNC_CODEC_KEYS: `k1=${key32},k1=${key32}` }), 'OUTBOX_SYNC_CODEC_KEYS: key id "k1" is given twice');
+      assert.equal(configError({ OUTBOX_SYNC_CODEC_KEYS: key32 }), 'OUTBOX_SYNC_CODEC_KEYS: pair 1 must be keyId=base64key');
     });
   });
 

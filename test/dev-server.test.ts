@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { waitFor } from './support/pipeline';
 import { freePort } from './support/stack';
 
 describe('the Temporal dev server the project starts', () => {
@@ -44,5 +45,22 @@ describe('the Temporal dev server the project starts', () => {
     } finally {
       await connection.close();
     }
+  });
+
+  it('points its Web UI at a codec endpoint when given one', async () => {
+    await server?.stop();
+    const uiPort = await freePort();
+    server = await startDevServer({
+      port: await freePort(),
+      uiPort,
+      dbFile: join(dir, 'codec.sqlite'),
+      logFile: join(dir, 'codec.log'),
+      uiCodecEndpoint: 'http://127.0.0.1:8089/codec',
+    });
+    const settings = await waitFor('the Web UI to answer', async () => {
+      const response = await fetch(`${server!.uiUrl}/api/v1/settings`).catch(() => undefined);
+      return response?.ok ? ((await response.json()) as { Codec: { Endpoint: string } }) : undefined;
+    });
+    assert.equal(settings.Codec.Endpoint, 'http://127.0.0.1:8089/codec');
   });
 });

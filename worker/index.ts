@@ -3,6 +3,7 @@
  * may run at once. SIGINT/SIGTERM stop polling and let running activities finish within the grace time;
  * anything cut short is retried by Temporal on another worker.
  */
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivitySettings } from '../activities';
 import type { TransitionedMessage } from '../outbox/store';
@@ -21,10 +22,12 @@ export interface SyncWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Counts and times activities and outcomes when given (the processes give it; tests may not). */
   metrics?: PipelineMetrics;
+  /** Encrypts payloads (codec/dataConverterFor); the SDK's default when undefined. */
+  dataConverter?: DataConverter;
   options?: Partial<WorkerOptions>;
 }
 
-export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, metrics, options }: SyncWorkerOptions): Promise<Worker> {
+export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, metrics, dataConverter, options }: SyncWorkerOptions): Promise<Worker> {
   const onOutcome = metrics
     ? (message: TransitionedMessage) => {
         metrics.outcomes.inc({ status: message.status });
@@ -38,6 +41,7 @@ export function createSyncWorker({ connection, namespace, taskQueue, stores, set
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings, onOutcome }),
     interceptors: { activity: [activityTelemetry(metrics ?? null)] },
+    ...(dataConverter ? { dataConverter } : {}),
     shutdownGraceTime: '10 seconds',
     ...options,
   });

@@ -1,0 +1,52 @@
+/**
+ * Every refusal of the HTTP servers is one JSON line: `{"error": "...", "field": "..."}` (field when one
+ * is to blame), with the status code that says whose fault it is.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+
+export interface ErrorBody {
+  error: string;
+  field?: string;
+}
+
+/** A refusal a handler throws: its status, reason and (optionally) the field to blame. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function sendError(reply: FastifyReply, statusCode: number, error: string, field?: string): FastifyReply {
+  const body: ErrorBody = field ? { error, field } : { error };
+  return reply.code(statusCode).send(body);
+}
+
+/** Turns the framework's own refusals (media type, size, JSON syntax, unknown route) into the same shape. */
+export function installErrorReplies(app: FastifyInstance, onInternalError: (err: unknown) => void): void {
+  app.setNotFoundHandler((request, reply) => sendError(reply, 404, `no route ${request.method} ${request.url.split('?')[0]}`));
+  app.setErrorHandler((err: FastifyError, _request, reply) => {
+    if (err instanceof HttpError) return sendError(reply, err.statusCode, err.message, err.field);
+    switch (err.code) {
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendError(reply, 415, 'Content-Type must be application/json');
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendError(reply, 413, `the body is larger than the limit of ${reply.routeOptions.bodyLimit ?? 'the server'} bytes`);
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return sendError(reply, 400, 'the body is empty; send JSON');
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return sendError(reply, 400, 'the body is not valid JSON');
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      // A JSON syntax error, or an object key such as __proto__ that the parser refuses.
+      const reason = err instanceof SyntaxError ? 'the body is not valid JSON' : (err.message.split('\n')[0] ?? 'bad request');
+      return sendError(reply, status, reason);
+    }
+    onInternalError(err);
+    return sendError(reply, 500, 'internal error; the request may be repeated');
+  });
+}
