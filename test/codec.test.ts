@@ -110,8 +110,12 @@ describe('payload encryption through the pipeline, the Temporal server and the c
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const port = waitFor('the codec server to listen', async () => {
       if (child.exitCode !== null) throw new Error(`codec-server exited: ${output}`);
-      const match = /codec server listening .*"endpoint":"http:\/\/127\.0\.0\.1:(\d+)\/codec"/.exec(output);
-      return match ? Number(match[1]) : undefined;
+      const listening = output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { msg?: string; endpoint?: string })
+        .find((entry) => entry.msg === 'codec server listening');
+      return listening ? Number(new URL(listening.endpoint!).port) : undefined;
     });
     port.catch(() => undefined); // awaited by the tests that expect it to listen
     return { port, exited, output: () => output, child };
