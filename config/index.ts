@@ -52,6 +52,8 @@ const settings = {
   activityInitialIntervalMs: ['OUTBOX_SYNC_ACTIVITY_INITIAL_INTERVAL_MS', int(1, 3_600_000), 200],
   activityMaxIntervalMs: ['OUTBOX_SYNC_ACTIVITY_MAX_INTERVAL_MS', int(1, 3_600_000), 10_000],
   activityTimeoutMs: ['OUTBOX_SYNC_ACTIVITY_TIMEOUT_MS', int(100, 3_600_000), 30_000],
+  /** Backpressure: dispatchers claim no more while this many messages are in processing. */
+  maxInFlight: ['OUTBOX_SYNC_MAX_IN_FLIGHT', int(1, 1_000_000), 1_000],
 } as const;
 
 type Settings = typeof settings;

@@ -33,6 +33,8 @@ export interface DispatcherSettings {
   pollIntervalMs: number;
   leaseMs: number;
   maxExecutions: number;
+  /** Claims stop while this many messages are in processing, so a backlog waits in pending, not in Temporal. */
+  maxInFlight: number;
   stepRetry: StepRetrySettings;
 }
 
@@ -115,7 +117,13 @@ export class Dispatcher {
       await this.startAll(retry);
       if (this.unstarted.length > 0) return 0;
     }
-    const claimed = await claimPending(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.workflowIdPrefix);
+    const claimed = await claimPending(
+      this.pool,
+      this.settings.claimBatchSize,
+      this.settings.leaseMs,
+      this.settings.workflowIdPrefix,
+      this.settings.maxInFlight,
+    );
     await this.startAll(claimed);
     return this.unstarted.length > 0 ? 0 : claimed.length;
   }
@@ -125,7 +133,13 @@ export class Dispatcher {
     const dead = await markDeadExhausted(this.pool, this.settings.maxExecutions);
     if (dead > 0) this.logger.warn('failed messages declared dead', { count: dead });
     if (this.unstarted.length > 0) return 0;
-    const due = await claimFailedDue(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.maxExecutions);
+    const due = await claimFailedDue(
+      this.pool,
+      this.settings.claimBatchSize,
+      this.settings.leaseMs,
+      this.settings.maxExecutions,
+      this.settings.maxInFlight,
+    );
     await this.startAll(due);
     return due.length;
   }

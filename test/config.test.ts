@@ -58,6 +58,7 @@ describe('settings (loadConfig)', () => {
       activityInitialIntervalMs: 200,
       activityMaxIntervalMs: 10_000,
       activityTimeoutMs: 30_000,
+      maxInFlight: 1_000,
     });
   });
 
