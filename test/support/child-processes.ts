@@ -46,6 +46,17 @@ export class ChildProcessHandle {
     return this.peakRss;
   }
 
+  /** The resident set size now (VmRSS), in bytes; 0 once the process is gone. */
+  currentRss(): number {
+    try {
+      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+      const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+      return match ? Number(match[1]) * 1024 : 0;
+    } catch {
+      return 0;
+    }
+  }
+
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     this.samplePeakRss();
     if (this.alive) this.child.kill(signal);
