@@ -46,6 +46,9 @@ export interface DispatcherLogger {
 
 const NOTIFY_CHANNEL = 'outbox_sync_pending';
 
+/** Workflows the reconciler asks Temporal about at once. */
+const RECONCILE_CONCURRENCY = 16;
+
 export class Dispatcher {
   private running = false;
   private loop: Promise<void> | undefined;
@@ -144,39 +147,50 @@ export class Dispatcher {
     return due.length;
   }
 
-  /** Checks messages whose lease expired; restarts those without a running workflow. Returns how many. */
+  /**
+   * Checks messages whose lease expired; restarts those without a running workflow. Returns how many.
+   * A backlog deep enough to outlast the lease makes every pass check a full batch; the checks go to
+   * Temporal a few at a time, so that a pass does not hold up dispatching for a round trip per message.
+   */
   async reconcileOnce(): Promise<number> {
-    let restarted = 0;
     const waiting = new Set(this.unstarted.map((m) => m.id));
-    for (const message of await findLeaseExpired(this.pool, this.settings.claimBatchSize)) {
-      if (waiting.has(message.id)) continue; // this process is still starting it
-      let running: boolean;
-      try {
-        const description = await this.client.workflow.getHandle(workflowIdFor(message.id, this.settings.workflowIdPrefix)).describe();
-        running = description.status.name === 'RUNNING';
-      } catch (err) {
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-        running = false;
-      }
-      if (running) {
-        await renewLease(this.pool, message.id, message.attempt, this.settings.leaseMs);
-        continue;
-      }
-      if (message.attempt >= this.settings.maxExecutions) {
-        const error = 'workflow ended without recording an outcome, and no executions are left';
-        if (await markFailed(this.pool, message.id, message.attempt, { error, kind: 'transient', retryInMs: 0 })) {
-          await markDead(this.pool, message.id, message.attempt);
-          this.logger.warn('message declared dead', { messageId: message.id, error });
-        }
-        continue;
-      }
-      const claim = await claimAbandoned(this.pool, message.id, message.attempt, this.settings.leaseMs);
-      if (!claim) continue; // its outcome was recorded meanwhile
-      this.logger.warn('restarting a message whose workflow is gone', { messageId: message.id, attempt: claim.attempt });
-      await this.startAll([claim]);
-      restarted++;
+    // Messages this process is still starting are not stuck.
+    const expired = (await findLeaseExpired(this.pool, this.settings.claimBatchSize)).filter((m) => !waiting.has(m.id));
+    let restarted = 0;
+    for (let i = 0; i < expired.length; i += RECONCILE_CONCURRENCY) {
+      const results = await Promise.all(expired.slice(i, i + RECONCILE_CONCURRENCY).map((m) => this.reconcileMessage(m)));
+      restarted += results.filter(Boolean).length;
     }
     return restarted;
+  }
+
+  /** Renews the lease of a message whose workflow runs; otherwise starts it again (or declares it dead). */
+  private async reconcileMessage(message: ClaimedMessage): Promise<boolean> {
+    let running: boolean;
+    try {
+      const description = await this.client.workflow.getHandle(workflowIdFor(message.id, this.settings.workflowIdPrefix)).describe();
+      running = description.status.name === 'RUNNING';
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      running = false;
+    }
+    if (running) {
+      await renewLease(this.pool, message.id, message.attempt, this.settings.leaseMs);
+      return false;
+    }
+    if (message.attempt >= this.settings.maxExecutions) {
+      const error = 'workflow ended without recording an outcome, and no executions are left';
+      if (await markFailed(this.pool, message.id, message.attempt, { error, kind: 'transient', retryInMs: 0 })) {
+        await markDead(this.pool, message.id, message.attempt);
+        this.logger.warn('message declared dead', { messageId: message.id, error });
+      }
+      return false;
+    }
+    const claim = await claimAbandoned(this.pool, message.id, message.attempt, this.settings.leaseMs);
+    if (!claim) return false; // its outcome was recorded meanwhile
+    this.logger.warn('restarting a message whose workflow is gone', { messageId: message.id, attempt: claim.attempt });
+    await this.startAll([claim]);
+    return true;
   }
 
   /** Starts a workflow per claimed message; those that fail wait in `unstarted` for the next pass. */

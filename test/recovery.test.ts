@@ -162,10 +162,13 @@ describe('recovery: poison messages and messages stuck in processing', function 
       await p.client.workflow.getHandle(workflowId).terminate('operator');
       await p.startWorker();
       await expectRecovered(p, id);
-      // Two runs under one workflow id, the first terminated, the second completed.
-      const runs = [];
-      for await (const run of p.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(run.status.name);
-      assert.deepEqual(runs.sort(), ['COMPLETED', 'TERMINATED']);
+      // Two runs under one workflow id, the first terminated, the second completed (visibility records
+      // catch up a moment after the run closes).
+      await waitFor('both runs in the visibility records', async () => {
+        const runs: string[] = [];
+        for await (const run of p.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(run.status.name);
+        return runs.sort().join() === 'COMPLETED,TERMINATED' ? true : undefined;
+      });
     });
 
     it('was deleted from Temporal', async () => {
