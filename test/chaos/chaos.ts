@@ -314,27 +314,21 @@ async function check(env: ChaosEnvironment, ids: number[], expected: Map<string,
   // One live execution per message, from Temporal's visibility records: the runs under each workflow id
   // (one id per message) must follow one another without overlapping, none may still be open, and a
   // message cannot have had more runs than claims (each claim starts at most one run).
+  // Visibility records catch up a moment after a run closes: read them again while any run looks open.
   const connection = await Connection.connect({ address: env.temporalAddress });
-  const runsById = new Map<string, { start: number; close: number | null }[]>();
-  let runs = 0;
+  let seen: RunsSeen;
   try {
     const client = new Client({ connection });
-    for await (const run of client.workflow.list({ query: `WorkflowType = 'syncMessage'` })) {
-      runs++;
-      const list = runsById.get(run.workflowId) ?? [];
-      list.push({ start: run.startTime.getTime(), close: run.closeTime?.getTime() ?? null });
-      runsById.set(run.workflowId, list);
+    const deadline = Date.now() + 60_000;
+    seen = await readRuns(client);
+    while (seen.openRuns > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2000));
+      seen = await readRuns(client);
     }
   } finally {
     await connection.close();
   }
-  let overlappingRuns = 0;
-  let openRuns = 0;
-  for (const list of runsById.values()) {
-    list.sort((a, b) => a.start - b.start);
-    openRuns += list.filter((r) => r.close === null).length;
-    for (let i = 1; i < list.length; i++) if (list[i - 1]!.close === null || list[i]!.start < list[i - 1]!.close!) overlappingRuns++;
-  }
+  const { runsById, runs, overlappingRuns, openRuns } = seen;
   let runsBeyondClaims = 0;
   for (const row of stored.rows) {
     const n = row.workflow_id ? (runsById.get(row.workflow_id)?.length ?? 0) : 0;
@@ -345,6 +339,33 @@ async function check(env: ChaosEnvironment, ids: number[], expected: Map<string,
   // reached the target.
   const lost = missingFromOutbox + notTerminal + targetBehind;
   return { counts, missingFromOutbox, targetWrong, targetBehind, workflowIds: runsById.size, runs, overlappingRuns, openRuns, runsBeyondClaims, lost };
+}
+
+interface RunsSeen {
+  runsById: Map<string, { start: number; close: number | null }[]>;
+  runs: number;
+  overlappingRuns: number;
+  openRuns: number;
+}
+
+/** Every run of the workflow type, by workflow id, with the overlaps and open runs among them. */
+async function readRuns(client: Client): Promise<RunsSeen> {
+  const runsById = new Map<string, { start: number; close: number | null }[]>();
+  let runs = 0;
+  for await (const run of client.workflow.list({ query: `WorkflowType = 'syncMessage'` })) {
+    runs++;
+    const list = runsById.get(run.workflowId) ?? [];
+    list.push({ start: run.startTime.getTime(), close: run.closeTime?.getTime() ?? null });
+    runsById.set(run.workflowId, list);
+  }
+  let overlappingRuns = 0;
+  let openRuns = 0;
+  for (const list of runsById.values()) {
+    list.sort((a, b) => a.start - b.start);
+    openRuns += list.filter((r) => r.close === null).length;
+    for (let i = 1; i < list.length; i++) if (list[i - 1]!.close === null || list[i]!.start < list[i - 1]!.close!) overlappingRuns++;
+  }
+  return { runsById, runs, overlappingRuns, openRuns };
 }
 
 const MB = 1024 * 1024;
