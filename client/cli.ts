@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { openStores } from '../connections';
-import { InvalidMessageError, validateMessage, type ValidMessage } from '../message/validate';
+import { InvalidMessageError, decodeUtf8, validateMessage, type ValidMessage } from '../message/validate';
 import { IdempotencyConflictError, insertMessages } from '../outbox/enqueue';
 import { readMessage, readStatus, retryMessages, pruneCompleted } from '../outbox/store';
 import { workflowUrl } from '../temporal/ui-links';
@@ -255,14 +255,15 @@ function messageFromFlags(opts: EnqueueOptions, config: Config): ValidMessage {
 }
 
 function readNdjson(file: string, config: Config): ValidMessage[] {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    bytes = readFileSync(file === '-' ? 0 : file);
   } catch (err) {
     throw new UsageError(`--ndjson: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err})`);
   }
   const messages: ValidMessage[] = [];
-  text.split('\n').forEach((line, i) => {
+  splitLines(bytes).forEach((lineBytes, i) => {
+    const line = decodeUtf8(lineBytes, `line ${i + 1}`);
     if (line.trim() === '') return;
     let parsed: unknown;
     try {
@@ -274,6 +275,18 @@ function readNdjson(file: string, config: Config): ValidMessage[] {
   });
   if (messages.length === 0) throw new UsageError(`--ndjson: ${file} holds no messages`);
   return messages;
+}
+
+/** The lines of a file as bytes, so each is decoded (and an invalid one named) on its own. */
+function splitLines(bytes: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let end = bytes.indexOf(0x0a); end !== -1; end = bytes.indexOf(0x0a, start)) {
+    lines.push(bytes.subarray(start, end));
+    start = end + 1;
+  }
+  lines.push(bytes.subarray(start));
+  return lines;
 }
 
 async function withStores<T>(config: Config, work: (stores: ReturnType<typeof openStores>) => Promise<T>): Promise<T> {

@@ -23,6 +23,7 @@ export function dispatcherSettings(config: Config): DispatcherSettings {
     pollIntervalMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,
     maxExecutions: config.maxExecutions,
+    maxInFlight: config.maxInFlight,
     stepRetry: {
       maxAttempts: config.activityMaxAttempts,
       initialIntervalMs: config.activityInitialIntervalMs,

@@ -153,6 +153,8 @@ const settings = {
   codecHost: ['OUTBOX_SYNC_CODEC_HOST', z.string().regex(/^[^\s/]{1,255}$/, 'must be a host name or an IP address'), '127.0.0.1'],
   /** `operator=token` pairs allowed to see decrypted payloads through the codec server. */
   codecTokens: ['OUTBOX_SYNC_CODEC_TOKENS', tokenPairs, ''],
+  /** Backpressure: dispatchers claim no more while this many messages are in processing. */
+  maxInFlight: ['OUTBOX_SYNC_MAX_IN_FLIGHT', int(1, 1_000_000), 1_000],
 } as const;
 
 /** Settings that only make sense together. */

@@ -34,6 +34,8 @@ export interface DispatcherSettings {
   pollIntervalMs: number;
   leaseMs: number;
   maxExecutions: number;
+  /** Claims stop while this many messages are in processing, so a backlog waits in pending, not in Temporal. */
+  maxInFlight: number;
   stepRetry: StepRetrySettings;
   /** Entity and key as search attributes (default); off when payloads are encrypted. */
   entityKeySearchAttributes?: boolean;
@@ -46,6 +48,9 @@ export interface DispatcherLogger {
 }
 
 const NOTIFY_CHANNEL = 'outbox_sync_pending';
+
+/** Workflows the reconciler asks Temporal about at once. */
+const RECONCILE_CONCURRENCY = 16;
 
 export class Dispatcher {
   private running = false;
@@ -119,7 +124,13 @@ export class Dispatcher {
       await this.startAll(retry);
       if (this.unstarted.length > 0) return 0;
     }
-    const claimed = await claimPending(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.workflowIdPrefix);
+    const claimed = await claimPending(
+      this.pool,
+      this.settings.claimBatchSize,
+      this.settings.leaseMs,
+      this.settings.workflowIdPrefix,
+      this.settings.maxInFlight,
+    );
     await this.startAll(claimed);
     if (this.metrics) {
       const now = Date.now();
@@ -137,47 +148,64 @@ export class Dispatcher {
       this.metrics?.outcomes.inc({ status: 'dead' }, dead);
     }
     if (this.unstarted.length > 0) return 0;
-    const due = await claimFailedDue(this.pool, this.settings.claimBatchSize, this.settings.leaseMs, this.settings.maxExecutions);
+    const due = await claimFailedDue(
+      this.pool,
+      this.settings.claimBatchSize,
+      this.settings.leaseMs,
+      this.settings.maxExecutions,
+      this.settings.maxInFlight,
+    );
     await this.startAll(due);
     if (due.length > 0) this.metrics?.reexecutions.inc({ reason: 'redrive' }, due.length);
     return due.length;
   }
 
-  /** Checks messages whose lease expired; restarts those without a running workflow. Returns how many. */
+  /**
+   * Checks messages whose lease expired; restarts those without a running workflow. Returns how many.
+   * A backlog deep enough to outlast the lease makes every pass check a full batch; the checks go to
+   * Temporal a few at a time, so that a pass does not hold up dispatching for a round trip per message.
+   */
   async reconcileOnce(): Promise<number> {
-    let restarted = 0;
     const waiting = new Set(this.unstarted.map((m) => m.id));
-    for (const message of await findLeaseExpired(this.pool, this.settings.claimBatchSize)) {
-      if (waiting.has(message.id)) continue; // this process is still starting it
-      let running: boolean;
-      try {
-        const description = await this.client.workflow.getHandle(workflowIdFor(message.id, this.settings.workflowIdPrefix)).describe();
-        running = description.status.name === 'RUNNING';
-      } catch (err) {
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-        running = false;
-      }
-      if (running) {
-        await renewLease(this.pool, message.id, message.attempt, this.settings.leaseMs);
-        continue;
-      }
-      if (message.attempt >= this.settings.maxExecutions) {
-        const error = 'workflow ended without recording an outcome, and no executions are left';
-        if (await markFailed(this.pool, message.id, message.attempt, { error, kind: 'transient', retryInMs: 0 })) {
-          await markDead(this.pool, message.id, message.attempt);
-          this.logger.warn('message declared dead', { messageId: message.id, error });
-          this.metrics?.outcomes.inc({ status: 'dead' });
-        }
-        continue;
-      }
-      const claim = await claimAbandoned(this.pool, message.id, message.attempt, this.settings.leaseMs);
-      if (!claim) continue; // its outcome was recorded meanwhile
-      this.logger.warn('restarting a message whose workflow is gone', { messageId: message.id, attempt: claim.attempt });
-      await this.startAll([claim]);
-      this.metrics?.reexecutions.inc({ reason: 'reconcile' });
-      restarted++;
+    // Messages this process is still starting are not stuck.
+    const expired = (await findLeaseExpired(this.pool, this.settings.claimBatchSize)).filter((m) => !waiting.has(m.id));
+    let restarted = 0;
+    for (let i = 0; i < expired.length; i += RECONCILE_CONCURRENCY) {
+      const results = await Promise.all(expired.slice(i, i + RECONCILE_CONCURRENCY).map((m) => this.reconcileMessage(m)));
+      restarted += results.filter(Boolean).length;
     }
     return restarted;
+  }
+
+  /** Renews the lease of a message whose workflow runs; otherwise starts it again (or declares it dead). */
+  private async reconcileMessage(message: ClaimedMessage): Promise<boolean> {
+    let running: boolean;
+    try {
+      const description = await this.client.workflow.getHandle(workflowIdFor(message.id, this.settings.workflowIdPrefix)).describe();
+      running = description.status.name === 'RUNNING';
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      running = false;
+    }
+    if (running) {
+      await renewLease(this.pool, message.id, message.attempt, this.settings.leaseMs);
+      return false;
+    }
+    if (message.attempt >= this.settings.maxExecutions) {
+      const error = 'workflow ended without recording an outcome, and no executions are left';
+      if (await markFailed(this.pool, message.id, message.attempt, { error, kind: 'transient', retryInMs: 0 })) {
+        await markDead(this.pool, message.id, message.attempt);
+        this.logger.warn('message declared dead', { messageId: message.id, error });
+        this.metrics?.outcomes.inc({ status: 'dead' });
+      }
+      return false;
+    }
+    const claim = await claimAbandoned(this.pool, message.id, message.attempt, this.settings.leaseMs);
+    if (!claim) return false; // its outcome was recorded meanwhile
+    this.logger.warn('restarting a message whose workflow is gone', { messageId: message.id, attempt: claim.attempt });
+    await this.startAll([claim]);
+    this.metrics?.reexecutions.inc({ reason: 'reconcile' });
+    return true;
   }
 
   /** Starts a workflow per claimed message; those that fail wait in `unstarted` for the next pass. */

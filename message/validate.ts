@@ -52,7 +52,7 @@ const CONTROL_CHARACTER = /\p{Cc}/u;
 
 const text = (max: number) =>
   z
-    .string({ error: 'must be a string' })
+    .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
     .min(1, { error: 'must not be empty' })
     .max(max, { error: `must be at most ${max} characters` })
     .refine((s) => s.isWellFormed(), { error: 'must be valid Unicode (no lone surrogates)' })
@@ -162,6 +162,21 @@ function checkString(s: string, field: string): void {
   if (s.includes('\u0000')) throw new InvalidMessageError(field, 'must not contain the NUL character');
   if (!s.isWellFormed()) throw new InvalidMessageError(field, 'must be valid Unicode (no lone surrogates)');
 }
+
+/**
+ * Decodes bytes that should be UTF-8 text (a line of an NDJSON file, an HTTP body), refusing invalid
+ * sequences instead of silently replacing them with U+FFFD, which would store something the producer
+ * never sent.
+ */
+export function decodeUtf8(bytes: Uint8Array, field: string): string {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    throw new InvalidMessageError(field, 'is not valid UTF-8');
+  }
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;

@@ -5,6 +5,7 @@
  */
 import { MessageStatus } from '../message/status';
 import type { Op } from '../message/validate';
+import pg from 'pg';
 import type { Queryable } from './enqueue';
 
 /** A message a dispatcher, redriver or reconciler has just moved to `processing`: start its workflow. */
@@ -47,43 +48,100 @@ function toClaimed(row: { id: string; entity: string; entity_key: string; attemp
 /**
  * pending → processing for up to `limit` messages, oldest first. SKIP LOCKED lets many dispatchers claim
  * side by side without waiting on or double-claiming each other's rows. The lease says when the
- * reconciler may check on the message if no outcome has been recorded by then.
+ * reconciler may check on the message if no outcome has been recorded by then. With `maxInFlight`, the
+ * claim stops where the count of messages in processing would pass it (see claimWithinCap).
  */
-export async function claimPending(db: Queryable, limit: number, leaseMs: number, workflowIdPrefix: string): Promise<ClaimedMessage[]> {
+export async function claimPending(
+  db: Queryable,
+  limit: number,
+  leaseMs: number,
+  workflowIdPrefix: string,
+  maxInFlight?: number,
+): Promise<ClaimedMessage[]> {
   // The batch is chosen once (MATERIALIZED): as a subquery joined to the UPDATE, the planner may rescan
   // it for every row, each rescan finding new unlocked rows, and claim far past the limit.
-  const { rows } = await db.query(
-    `WITH due AS MATERIALIZED (
-       SELECT id FROM outbox_messages WHERE status = 'pending'
-        ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-     UPDATE outbox_messages m
-        SET status = 'processing', attempts = m.attempts + 1, workflow_id = $3 || m.id,
-            available_at = now() + $2 * interval '1 millisecond', updated_at = now()
-       FROM due
-      WHERE m.id = due.id AND m.status = 'pending'
-  RETURNING m.id, m.entity, m.entity_key, m.attempts, m.created_at`,
-    [limit, leaseMs, workflowIdPrefix],
+  const rows = await claimWithinCap(db, maxInFlight, (q) =>
+    q.query(
+      `WITH due AS MATERIALIZED (
+         SELECT id FROM outbox_messages WHERE status = 'pending'
+          ORDER BY id LIMIT greatest(0, least($1, $4 - (SELECT count(*) FROM outbox_messages WHERE status = 'processing')))
+          FOR UPDATE SKIP LOCKED)
+       UPDATE outbox_messages m
+          SET status = 'processing', attempts = m.attempts + 1, workflow_id = $3 || m.id,
+              available_at = now() + $2 * interval '1 millisecond', updated_at = now()
+         FROM due
+        WHERE m.id = due.id AND m.status = 'pending'
+    RETURNING m.id, m.entity, m.entity_key, m.attempts, m.created_at`,
+      [limit, leaseMs, workflowIdPrefix, inFlightBound(maxInFlight)],
+    ),
   );
   return rows.map(toClaimed).sort((a, b) => a.id - b.id);
 }
 
 /** failed → processing for failed messages whose backoff has passed and that may still run again. */
-export async function claimFailedDue(db: Queryable, limit: number, leaseMs: number, maxExecutions: number): Promise<ClaimedMessage[]> {
-  const { rows } = await db.query(
-    `WITH due AS MATERIALIZED (
-       SELECT id FROM outbox_messages
-        WHERE status = 'failed' AND available_at <= now() AND attempts < $3
-          AND last_error_kind IS DISTINCT FROM 'permanent'
-        ORDER BY available_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-     UPDATE outbox_messages m
-        SET status = 'processing', attempts = m.attempts + 1,
-            available_at = now() + $2 * interval '1 millisecond', updated_at = now()
-       FROM due
-      WHERE m.id = due.id AND m.status = 'failed'
-  RETURNING m.id, m.entity, m.entity_key, m.attempts, m.created_at`,
-    [limit, leaseMs, maxExecutions],
+export async function claimFailedDue(
+  db: Queryable,
+  limit: number,
+  leaseMs: number,
+  maxExecutions: number,
+  maxInFlight?: number,
+): Promise<ClaimedMessage[]> {
+  const rows = await claimWithinCap(db, maxInFlight, (q) =>
+    q.query(
+      `WITH due AS MATERIALIZED (
+         SELECT id FROM outbox_messages
+          WHERE status = 'failed' AND available_at <= now() AND attempts < $3
+            AND last_error_kind IS DISTINCT FROM 'permanent'
+          ORDER BY available_at
+          LIMIT greatest(0, least($1, $4 - (SELECT count(*) FROM outbox_messages WHERE status = 'processing')))
+          FOR UPDATE SKIP LOCKED)
+       UPDATE outbox_messages m
+          SET status = 'processing', attempts = m.attempts + 1,
+              available_at = now() + $2 * interval '1 millisecond', updated_at = now()
+         FROM due
+        WHERE m.id = due.id AND m.status = 'failed'
+    RETURNING m.id, m.entity, m.entity_key, m.attempts, m.created_at`,
+      [limit, leaseMs, maxExecutions, inFlightBound(maxInFlight)],
+    ),
   );
   return rows.map(toClaimed);
+}
+
+/** No cap: a bound the count of messages can never reach (LIMIT takes a bigint). */
+function inFlightBound(maxInFlight: number | undefined): string {
+  return maxInFlight === undefined ? '9223372036854775807' : String(maxInFlight);
+}
+
+/** Any value fits: transactions of the same database share it, other databases have their own. */
+const CLAIM_LOCK = 7_260_531_011;
+
+/**
+ * Runs a claim under the in-flight cap. Two dispatchers counting `processing` at the same moment would
+ * each see room for a full batch; a transaction-scoped advisory lock makes them count one after the
+ * other (each statement after the lock sees the other's committed claims), so the cap holds exactly.
+ * Without a cap the claim runs as one statement, lock-free.
+ */
+async function claimWithinCap(
+  db: Queryable,
+  maxInFlight: number | undefined,
+  claim: (q: Queryable) => Promise<{ rows: any[] }>,
+): Promise<{ id: string; entity: string; entity_key: string; attempts: number; created_at: Date }[]> {
+  if (maxInFlight === undefined) return (await claim(db)).rows;
+  const client = db instanceof pg.Pool ? await db.connect() : db;
+  try {
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
+      const { rows } = await claim(client);
+      await client.query('COMMIT');
+      return rows;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    if (client !== db) (client as pg.PoolClient).release();
+  }
 }
 
 /** failed → dead for messages out of executions or failed by a permanent fault. Returns how many. */

@@ -78,6 +78,7 @@ describe('settings (loadConfig)', () => {
       codecPort: 8089,
       codecHost: '127.0.0.1',
       codecTokens: [],
+      maxInFlight: 1_000,
     });
   });
 

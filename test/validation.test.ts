@@ -80,7 +80,7 @@ describe('message validation (validateMessage, validateBatch, checkData)', () =>
 
   describe('a refused message names the field that is wrong', () => {
     it('refuses a message without an entity', () => {
-      assertRefused({ key: '42', data: {} }, 'entity', /must be a string/);
+      assertRefused({ key: '42', data: {} }, 'entity', /is required/);
     });
 
     it('refuses an empty key', () => {

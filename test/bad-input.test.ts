@@ -1,0 +1,136 @@
+/**
+ * Every case of the bad-input catalogue (test/support/bad-input.ts) through every channel that can carry
+ * it: the library (`enqueue`, `enqueueBatch`) and the command line as a process (`enqueue` with flags and
+ * with `--ndjson`). A refused case gives its one-line error (exit 2 on the command line) and stores
+ * nothing; an accepted case stores the message as given.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { enqueue, enqueueBatch } from '../outbox/enqueue';
+import type { MessageInput } from '../message/validate';
+import { BAD_INPUT_CASES, CHANNELS, DOC_PATH, bodyFor, expectedError, flagsFor, renderDoc, type BadInputCase, type Channel } from './support/bad-input';
+import { TestPipeline } from './support/pipeline';
+
+const ROOT = resolve(__dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'outbox-sync');
+
+/** What one attempt gave: the ids stored or the error line. */
+type Outcome = { ids: number[] } | { error: string };
+
+describe('bad input, catalogued: each case through the library and the command line', function () {
+  this.timeout(120_000);
+  let pipeline: TestPipeline;
+  let dir: string;
+
+  before(async () => {
+    pipeline = await TestPipeline.create();
+    dir = mkdtempSync(join(tmpdir(), 'outbox-sync-bad-input-'));
+  });
+
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await pipeline?.close();
+  });
+
+  it('docs/bad-input.md is written from the current cases (npm run docs:bad-input)', () => {
+    assert.equal(readFileSync(DOC_PATH, 'utf8'), renderDoc());
+  });
+
+  it('the catalogue holds at least 30 cases, each named once', () => {
+    assert.ok(BAD_INPUT_CASES.length >= 30, `${BAD_INPUT_CASES.length} cases`);
+    assert.equal(new Set(BAD_INPUT_CASES.map((c) => c.name)).size, BAD_INPUT_CASES.length);
+  });
+
+  async function count(): Promise<number> {
+    const { rows } = await pipeline.stores.outbox.query<{ n: string }>('SELECT count(*) AS n FROM outbox_messages');
+    return Number(rows[0]!.n);
+  }
+
+  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: pipeline.processEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.on('error', reject);
+      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    });
+  }
+
+  /** Runs the command line; a refusal must be exit 2, nothing on stdout and exactly one line on stderr. */
+  async function viaCli(args: string[]): Promise<Outcome> {
+    const run = await cli(['enqueue', ...args]);
+    if (run.code === 0) {
+      assert.equal(run.stderr, '');
+      return { ids: run.stdout.trim().split('\n').map(Number) };
+    }
+    assert.equal(run.code, 2, `exit code 2 for bad input (stderr: ${run.stderr})`);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /^outbox-sync: [^\n]+\n$/, 'one line on stderr');
+    return { error: run.stderr.slice('outbox-sync: '.length, -1) };
+  }
+
+  async function viaLibrary(work: () => Promise<number | number[]>): Promise<Outcome> {
+    try {
+      const result = await work();
+      return { ids: Array.isArray(result) ? result : [result] };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
+
+  function attempt(c: BadInputCase, channel: Channel): Promise<Outcome> {
+    const db = pipeline.stores.outbox;
+    switch (channel) {
+      case 'library':
+        return viaLibrary(() => enqueue(db, c.message as MessageInput));
+      case 'batch':
+        return viaLibrary(() => enqueueBatch(db, (c.batch ?? [c.message]) as MessageInput[]));
+      case 'flags': {
+        const flags = flagsFor(c);
+        assert.ok(flags, 'the case can be given as flags, or says why not');
+        return viaCli(flags);
+      }
+      case 'ndjson': {
+        const file = join(dir, 'messages.ndjson');
+        writeFileSync(file, bodyFor(c));
+        return viaCli(['--ndjson', file]);
+      }
+    }
+  }
+
+  for (const c of BAD_INPUT_CASES) {
+    for (const channel of CHANNELS) {
+      if (c.notOn?.[channel]) continue;
+      const verb = 'refused' in c.expect ? 'refuses' : 'accepts';
+      it(`${channel}: ${verb} ${c.name}`, async () => {
+        if (c.before) await enqueue(pipeline.stores.outbox, c.before as unknown as MessageInput);
+        const before = await count();
+        const outcome = await attempt(c, channel);
+        const stored = (await count()) - before;
+        if ('refused' in c.expect) {
+          assert.ok('error' in outcome, `refused, but stored as ${JSON.stringify(outcome)}`);
+          const expected = expectedError(c, channel);
+          if (typeof expected === 'string') assert.equal(outcome.error, expected);
+          else assert.match(outcome.error, expected);
+          assert.equal(stored, 0, 'nothing stored');
+        } else {
+          assert.ok('ids' in outcome, `accepted, but refused with: ${'error' in outcome ? outcome.error : ''}`);
+          assert.equal(stored, c.expect.accepted.stored);
+          const message = c.message as MessageInput;
+          const { rows } = await pipeline.stores.outbox.query('SELECT entity, entity_key, version, data FROM outbox_messages WHERE id = $1', [outcome.ids[0]]);
+          assert.deepEqual(rows[0], { entity: message.entity, entity_key: message.key, version: String(message.version ?? outcome.ids[0]), data: message.data });
+        }
+      });
+    }
+  }
+
+  it('the outbox table is still there and whole after the SQL-looking input', async () => {
+    const { rows } = await pipeline.stores.outbox.query<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE entity LIKE 'order''; DROP TABLE%'`);
+    assert.equal(Number(rows[0]!.n), 4);
+  });
+});

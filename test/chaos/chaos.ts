@@ -1,0 +1,405 @@
+/**
+ * The fault-injection run: a seeded workload (many keys, several versions each, deletes, sent out of
+ * order) drained by worker and dispatcher processes while faults are injected in a seeded order at
+ * seeded points of progress; then the promises are checked against the outbox, the target and
+ * Temporal's own record of the executions, and printed as a table.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { enqueueBatch } from '../../outbox/enqueue';
+import type { MessageInput } from '../../message/validate';
+import { ChaosEnvironment } from './environment';
+
+export interface ChaosOptions {
+  messages: number;
+  seed: number;
+  workers: number;
+  dispatchers: number;
+  /** How long the target stays unreachable. */
+  targetOutageMs: number;
+  /** Give up waiting for the drain after this long. */
+  drainTimeoutMs: number;
+  /** No faults: the backlog-drain mode (a backlog of `messages` pending, then measured as it drains). */
+  faults: boolean;
+  log: (line: string) => void;
+}
+
+/** A small, fast, seedable PRNG (mulberry32): the same seed gives the same workload and fault plan. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Expected {
+  version: number;
+  op: 'upsert' | 'delete';
+  data: Record<string, unknown> | null;
+}
+
+const ENTITY = 'chaos';
+
+/** Messages over n/4 keys, versions rising per key with gaps, about one in eight a delete, shuffled. */
+export function workload(n: number, rand: () => number): { messages: MessageInput[]; expected: Map<string, Expected> } {
+  const keys = Math.max(1, Math.floor(n / 4));
+  const versions = new Array<number>(keys).fill(0);
+  const expected = new Map<string, Expected>();
+  const messages: MessageInput[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = Math.floor(rand() * keys);
+    versions[k]! += 1 + Math.floor(rand() * 3);
+    const key = `k${k}`;
+    const version = versions[k]!;
+    const op = rand() < 0.125 ? 'delete' : 'upsert';
+    const data = op === 'delete' ? null : { key, version, note: 'x'.repeat(Math.floor(rand() * 200)) };
+    messages.push({ entity: ENTITY, key, version, op, ...(data ? { data } : {}) });
+    expected.set(key, { version, op, data });
+  }
+  for (let i = messages.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [messages[i], messages[j]] = [messages[j]!, messages[i]!];
+  }
+  return { messages, expected };
+}
+
+type FaultKind =
+  | 'kill worker'
+  | 'kill dispatcher'
+  | 'restart Temporal'
+  | 'Redis FLUSHALL'
+  | 'restart Redis'
+  | 'terminate target connections'
+  | 'target unreachable'
+  | 'terminate outbox connections';
+
+const FAULTS: FaultKind[] = [
+  'kill worker',
+  'kill worker',
+  'kill worker',
+  'kill dispatcher',
+  'kill dispatcher',
+  'restart Temporal',
+  'Redis FLUSHALL',
+  'restart Redis',
+  'terminate target connections',
+  'target unreachable',
+  'terminate outbox connections',
+];
+
+interface PlannedFault {
+  kind: FaultKind;
+  /** Fires once this fraction of the messages is completed. */
+  atProgress: number;
+  pick: number;
+  downMs: number;
+}
+
+/** The faults in a seeded order, each at a seeded point of progress between 5% and 85%. */
+export function faultPlan(rand: () => number): PlannedFault[] {
+  const order = [...FAULTS];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const points = order.map(() => 0.05 + rand() * 0.8).sort((a, b) => a - b);
+  return order.map((kind, i) => ({ kind, atProgress: points[i]!, pick: Math.floor(rand() * 1000), downMs: 1000 + Math.floor(rand() * 3000) }));
+}
+
+export interface FaultRecord {
+  kind: FaultKind;
+  atSecond: number;
+  atCompleted: number;
+  detail: string;
+}
+
+export interface ChaosResult {
+  seed: number;
+  messages: number;
+  keys: number;
+  counts: Record<string, number>;
+  missingFromOutbox: number;
+  targetWrong: number;
+  targetBehind: number;
+  workflowIds: number;
+  runs: number;
+  overlappingRuns: number;
+  openRuns: number;
+  runsBeyondClaims: number;
+  lost: number;
+  faults: FaultRecord[];
+  unplannedExits: number;
+  drainSeconds: number;
+  rate: number;
+  peakRss: { worker: number; dispatcher: number };
+  rssAt: { progress: number; worker: number; dispatcher: number }[];
+  drained: boolean;
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const { log } = options;
+  const rand = prng(options.seed);
+  const { messages, expected } = workload(options.messages, rand);
+  const plan = options.faults ? faultPlan(rand) : [];
+  log(`chaos: seed ${options.seed} (replay with CHAOS_SEED=${options.seed} CHAOS_MESSAGES=${options.messages}), ${messages.length} messages over ${expected.size} keys`);
+  if (plan.length > 0) log(`chaos: fault plan: ${plan.map((f) => `${f.kind} @${Math.round(f.atProgress * 100)}%`).join(', ')}`);
+
+  const env = await ChaosEnvironment.start({
+    workers: options.workers,
+    dispatchers: options.dispatchers,
+    log,
+    // Defaults, except: a shorter lease so that stuck messages are found within the run, and quicker
+    // redrive and polling so that the run does not mostly wait.
+    settings: {
+      OUTBOX_SYNC_LEASE_MS: '15000',
+      OUTBOX_SYNC_REDRIVE_BASE_MS: '1000',
+      OUTBOX_SYNC_REDRIVE_MAX_MS: '10000',
+      OUTBOX_SYNC_POLL_MS: '250',
+    },
+  });
+  const started = Date.now();
+  const seconds = () => Math.round((Date.now() - started) / 100) / 10;
+  const faults: FaultRecord[] = [];
+  const rssAt: ChaosResult['rssAt'] = [];
+  let completed = 0;
+  let stopSampling = false;
+  try {
+    // The backlog first, in batches (all or none each): with faults, four fifths up front and the rest
+    // while the run goes on, so new messages also arrive through the faults.
+    const upFront = options.faults ? Math.floor(messages.length * 0.8) : messages.length;
+    const ids: number[] = [];
+    for (let i = 0; i < upFront; i += 1000) ids.push(...(await enqueueBatch(env.outbox, messages.slice(i, Math.min(i + 1000, upFront)))));
+    log(`chaos: ${ids.length} messages enqueued as a backlog in ${seconds()} s`);
+    const producing = (async () => {
+      for (let i = upFront; i < messages.length; i += 100) {
+        await new Promise((r) => setTimeout(r, 500));
+        ids.push(...(await enqueueBatch(env.outbox, messages.slice(i, Math.min(i + 100, messages.length)))));
+      }
+    })();
+
+    const sampling = (async () => {
+      let next = 0.25;
+      while (!stopSampling) {
+        env.samplePeakRss();
+        if (completed >= next * messages.length) {
+          rssAt.push({ progress: next, worker: env.currentRss('worker'), dispatcher: env.currentRss('dispatcher') });
+          next += 0.25;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
+
+    const drainStarted = Date.now();
+    const deadline = drainStarted + options.drainTimeoutMs;
+    let lastReport = 0;
+    let drained = false;
+    while (Date.now() < deadline) {
+      const counts = await statusCounts(env);
+      completed = counts.completed ?? 0;
+      const terminal = completed + (counts.dead ?? 0);
+      if (Date.now() - lastReport > 15_000) {
+        lastReport = Date.now();
+        log(`chaos: ${seconds()} s: ${JSON.stringify(counts)}`);
+      }
+      const fault = plan[0];
+      if (fault && completed >= fault.atProgress * messages.length) {
+        plan.shift();
+        const at = { atSecond: seconds(), atCompleted: completed };
+        const detail = await inject(env, fault, options);
+        faults.push({ kind: fault.kind, ...at, detail });
+        log(`chaos: ${at.atSecond} s, ${at.atCompleted} completed: ${fault.kind} (${detail})`);
+        continue;
+      }
+      if (plan.length === 0 && ids.length === messages.length && terminal === messages.length) {
+        drained = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const drainSeconds = (Date.now() - drainStarted) / 1000;
+    await producing;
+    stopSampling = true;
+    await sampling;
+    const peakRss = env.samplePeakRss();
+    if (drained) rssAt.push({ progress: 1, worker: env.currentRss('worker'), dispatcher: env.currentRss('dispatcher') });
+
+    const result = await check(env, ids, expected, options);
+    return {
+      ...result,
+      seed: options.seed,
+      messages: messages.length,
+      keys: expected.size,
+      faults,
+      unplannedExits: env.unplannedExits.length,
+      drainSeconds,
+      rate: (result.counts.completed ?? 0) / drainSeconds,
+      peakRss,
+      rssAt,
+      drained,
+    };
+  } finally {
+    stopSampling = true;
+    await env.close();
+  }
+}
+
+async function inject(env: ChaosEnvironment, fault: PlannedFault, options: ChaosOptions): Promise<string> {
+  switch (fault.kind) {
+    case 'kill worker':
+      return `SIGKILL pid ${await env.kill('worker', fault.pick)}, restarted`;
+    case 'kill dispatcher':
+      return `SIGKILL pid ${await env.kill('dispatcher', fault.pick)}, restarted`;
+    case 'restart Temporal':
+      await env.restartTemporal(fault.downMs);
+      return `stopped, down ${fault.downMs} ms, restarted on the same SQLite file`;
+    case 'Redis FLUSHALL':
+      await env.redis.flushall();
+      return 'every staged copy and stream entry gone';
+    case 'restart Redis':
+      await env.restartRedis(fault.downMs);
+      return `SIGKILL, down ${fault.downMs} ms, restarted empty`;
+    case 'terminate target connections':
+      return `${await env.terminateConnections(env.targetDatabase)} connections terminated`;
+    case 'target unreachable':
+      env.targetProxy.refuse();
+      await new Promise((r) => setTimeout(r, options.targetOutageMs));
+      await env.targetProxy.restore();
+      return `refused for ${options.targetOutageMs / 1000} s`;
+    case 'terminate outbox connections':
+      return `${await env.terminateConnections(env.outboxDatabase)} connections of the dispatchers and activities terminated`;
+  }
+}
+
+async function statusCounts(env: ChaosEnvironment): Promise<Record<string, number>> {
+  const { rows } = await env.outbox.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM outbox_messages GROUP BY status');
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}
+
+type Checked = Pick<
+  ChaosResult,
+  'counts' | 'missingFromOutbox' | 'targetWrong' | 'targetBehind' | 'workflowIds' | 'runs' | 'overlappingRuns' | 'openRuns' | 'runsBeyondClaims' | 'lost'
+>;
+
+async function check(env: ChaosEnvironment, ids: number[], expected: Map<string, Expected>, options: ChaosOptions): Promise<Checked> {
+  const counts = await statusCounts(env);
+  const stored = await env.outbox.query<{ id: string; status: string; attempts: number; workflow_id: string | null }>(
+    'SELECT id, status, attempts, workflow_id FROM outbox_messages WHERE id = ANY($1::bigint[])',
+    [ids],
+  );
+  const missingFromOutbox = ids.length - stored.rows.length;
+  const notTerminal = stored.rows.filter((r) => r.status !== 'completed' && r.status !== 'dead').length;
+
+  // The target against the expected final state: per key, the highest version, deletes as tombstones.
+  const { rows: records } = await env.target.query<{ entity_key: string; version: string; data: unknown; deleted: boolean }>(
+    'SELECT entity_key, version, data, deleted FROM synced_records WHERE entity = $1',
+    [ENTITY],
+  );
+  const byKey = new Map(records.map((r) => [r.entity_key, r]));
+  let targetWrong = 0;
+  let targetBehind = 0;
+  for (const [key, want] of expected) {
+    const got = byKey.get(key);
+    const right = got && Number(got.version) === want.version && got.deleted === (want.op === 'delete') && (want.op === 'delete' || isDeepStrictEqual(got.data, want.data));
+    if (right) continue;
+    targetWrong++;
+    if (!got || Number(got.version) < want.version) targetBehind++;
+    if (targetWrong <= 5) options.log(`chaos: key ${key}: expected ${JSON.stringify(want)}, target holds ${JSON.stringify(got ?? null)}`);
+  }
+  targetWrong += records.length - [...byKey.keys()].filter((k) => expected.has(k)).length;
+
+  // One live execution per message, from Temporal's visibility records: the runs under each workflow id
+  // (one id per message) must follow one another without overlapping, none may still be open, and a
+  // message cannot have had more runs than claims (each claim starts at most one run).
+  // Visibility records catch up a moment after a run closes: read them again while any run looks open.
+  const connection = await Connection.connect({ address: env.temporalAddress });
+  let seen: RunsSeen;
+  try {
+    const client = new Client({ connection });
+    const deadline = Date.now() + 60_000;
+    seen = await readRuns(client);
+    while (seen.openRuns > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2000));
+      seen = await readRuns(client);
+    }
+  } finally {
+    await connection.close();
+  }
+  const { runsById, runs, overlappingRuns, openRuns } = seen;
+  let runsBeyondClaims = 0;
+  for (const row of stored.rows) {
+    const n = row.workflow_id ? (runsById.get(row.workflow_id)?.length ?? 0) : 0;
+    if (n > row.attempts) runsBeyondClaims++;
+  }
+
+  // Lost: accepted but not in the outbox, never brought to an end, or whose newest version never
+  // reached the target.
+  const lost = missingFromOutbox + notTerminal + targetBehind;
+  return { counts, missingFromOutbox, targetWrong, targetBehind, workflowIds: runsById.size, runs, overlappingRuns, openRuns, runsBeyondClaims, lost };
+}
+
+interface RunsSeen {
+  runsById: Map<string, { start: number; close: number | null }[]>;
+  runs: number;
+  overlappingRuns: number;
+  openRuns: number;
+}
+
+/** Every run of the workflow type, by workflow id, with the overlaps and open runs among them. */
+async function readRuns(client: Client): Promise<RunsSeen> {
+  const runsById = new Map<string, { start: number; close: number | null }[]>();
+  let runs = 0;
+  for await (const run of client.workflow.list({ query: `WorkflowType = 'syncMessage'` })) {
+    runs++;
+    const list = runsById.get(run.workflowId) ?? [];
+    list.push({ start: run.startTime.getTime(), close: run.closeTime?.getTime() ?? null });
+    runsById.set(run.workflowId, list);
+  }
+  let overlappingRuns = 0;
+  let openRuns = 0;
+  for (const list of runsById.values()) {
+    list.sort((a, b) => a.start - b.start);
+    openRuns += list.filter((r) => r.close === null).length;
+    for (let i = 1; i < list.length; i++) if (list[i - 1]!.close === null || list[i]!.start < list[i - 1]!.close!) overlappingRuns++;
+  }
+  return { runsById, runs, overlappingRuns, openRuns };
+}
+
+const MB = 1024 * 1024;
+
+/** The result as the table the suite prints. */
+export function formatTable(r: ChaosResult): string {
+  const rows: [string, string, string][] = [
+    ['seed', String(r.seed), `replay: CHAOS_SEED=${r.seed} CHAOS_MESSAGES=${r.messages}`],
+    ['messages accepted', String(r.messages), `${r.keys} keys, several versions each, deletes, out of order`],
+    ['terminal (completed or dead)', String((r.counts.completed ?? 0) + (r.counts.dead ?? 0)), `must be ${r.messages}`],
+    ['completed', String(r.counts.completed ?? 0), `must be ${r.messages}`],
+    ['dead', String(r.counts.dead ?? 0), 'must be 0'],
+    ['stuck in processing', String(r.counts.processing ?? 0), 'must be 0'],
+    ['pending / failed at the end', `${r.counts.pending ?? 0} / ${r.counts.failed ?? 0}`, 'must be 0 / 0'],
+    ['target keys not as expected', String(r.targetWrong), 'highest version per key, deletes applied; must be 0'],
+    ['workflow runs (ids)', `${r.runs} (${r.workflowIds})`, 'from Temporal visibility'],
+    ['overlapping runs of one message', String(r.overlappingRuns), 'two live executions; must be 0'],
+    ['runs still open', String(r.openRuns), 'must be 0'],
+    ['messages with more runs than claims', String(r.runsBeyondClaims), 'must be 0'],
+    ['faults injected', String(r.faults.length), r.faults.map((f) => f.kind).join(', ') || 'none'],
+    ['unplanned process exits', String(r.unplannedExits), 'restarted by the supervisor'],
+    ['drain time', `${r.drainSeconds.toFixed(1)} s`, `${r.rate.toFixed(1)} messages/s`],
+    ['peak RSS worker / dispatcher', `${(r.peakRss.worker / MB).toFixed(0)} / ${(r.peakRss.dispatcher / MB).toFixed(0)} MiB`, 'VmHWM, over every process of the run'],
+    [
+      'RSS at 25/50/75/100 % drained',
+      r.rssAt.map((s) => `${(s.worker / MB).toFixed(0)}/${(s.dispatcher / MB).toFixed(0)}`).join('  ') || '-',
+      'worker/dispatcher MiB, largest live process',
+    ],
+    ['MESSAGES LOST', String(r.lost), 'must be 0'],
+  ];
+  const w0 = Math.max(...rows.map((x) => x[0].length));
+  const w1 = Math.max(...rows.map((x) => x[1].length));
+  const line = `+${'-'.repeat(w0 + 2)}+${'-'.repeat(w1 + 2)}+`;
+  const out = [line, ...rows.map(([a, b, c]) => `| ${a.padEnd(w0)} | ${b.padStart(w1)} | ${c}`), line];
+  const faults = r.faults.map((f) => `  ${String(f.atSecond).padStart(7)} s  ${String(f.atCompleted).padStart(7)} done  ${f.kind}: ${f.detail}`);
+  return [...out, ...(faults.length ? ['faults, in order:', ...faults] : [])].join('\n');
+}

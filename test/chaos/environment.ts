@@ -1,0 +1,250 @@
+/**
+ * The chaos suite's own world, so that its faults touch no one else: a Temporal dev server on a SQLite
+ * file in a temporary directory (stopped and restarted on the same file), a redis-server on a free port
+ * (flushed and restarted), its own outbox and target databases, the target behind a fault proxy, and the
+ * worker and dispatcher as `outbox-sync` child processes under a small supervisor that restarts them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import pg from 'pg';
+import { pgSettings } from '../../database/connect';
+import { ensureDatabase, migrate } from '../../database/migrate';
+import { startDevServer, type DevServer } from '../../temporal/dev-server';
+import { startProcess, type ChildProcessHandle, type ProcessKind } from '../support/child-processes';
+import { FaultProxy } from '../support/fault-proxy';
+import { databaseUrl, dropDatabase, freePort } from '../support/stack';
+
+/** The harness's own connections carry this name, so that the faults it injects spare them. */
+export const HARNESS_APPLICATION = 'outbox-sync-chaos-harness';
+
+export interface EnvironmentOptions {
+  workers: number;
+  dispatchers: number;
+  /** Settings for the child processes, by their environment names. */
+  settings: Record<string, string>;
+  log: (line: string) => void;
+}
+
+/** One supervised process: when it dies, it is started again, as systemd or Kubernetes would. */
+interface Slot {
+  kind: ProcessKind;
+  current: ChildProcessHandle;
+  /** Peak RSS of the processes this slot ran before the current one. */
+  pastPeakRss: number;
+  plannedKill: boolean;
+}
+
+export interface UnplannedExit {
+  kind: ProcessKind;
+  code: number | null;
+  signal: string | null;
+  lastOutput: string;
+}
+
+export class ChaosEnvironment {
+  readonly slots: Slot[] = [];
+  readonly unplannedExits: UnplannedExit[] = [];
+  private closing = false;
+  private redisProcess: ChildProcess | undefined;
+
+  private constructor(
+    readonly dir: string,
+    readonly name: string,
+    readonly postgresUrl: string,
+    private temporal: DevServer,
+    private readonly temporalOptions: Parameters<typeof startDevServer>[0],
+    readonly redisPort: number,
+    readonly targetProxy: FaultProxy,
+    readonly childEnv: NodeJS.ProcessEnv,
+    /** The harness's connections: the outbox, the target (directly, not through the proxy), and Redis. */
+    readonly outbox: pg.Pool,
+    readonly target: pg.Pool,
+    readonly redis: Redis,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  static async start(options: EnvironmentOptions): Promise<ChaosEnvironment> {
+    const dir = mkdtempSync(join(tmpdir(), 'outbox-sync-chaos-'));
+    const name = `outbox_sync_chaos_${randomBytes(4).toString('hex')}`;
+    const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres';
+    const server = new URL(postgresUrl);
+
+    for (const [db, set] of [
+      [`${name}_outbox`, 'outbox'],
+      [`${name}_target`, 'target'],
+    ] as const) {
+      const url = databaseUrl(postgresUrl, db);
+      await ensureDatabase(url);
+      const pool = new pg.Pool(pgSettings(url, { max: 1 }));
+      try {
+        await migrate(pool, set);
+      } finally {
+        await pool.end();
+      }
+    }
+
+    const temporalOptions = { port: await freePort(), uiPort: null, dbFile: join(dir, 'temporal.sqlite'), logFile: join(dir, 'temporal.log') };
+    const temporal = await startDevServer(temporalOptions);
+    const redisPort = await freePort();
+    const targetProxy = await FaultProxy.start(server.hostname, Number(server.port || 5432));
+    const childEnv: NodeJS.ProcessEnv = {
+      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(key))),
+      OUTBOX_DATABASE_URL: databaseUrl(postgresUrl, `${name}_outbox`),
+      TARGET_DATABASE_URL: databaseUrl(`postgres://127.0.0.1:${targetProxy.port}/postgres`, `${name}_target`),
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: 'default',
+      OUTBOX_SYNC_TASK_QUEUE: name,
+      ...options.settings,
+    };
+    const harness = { application_name: HARNESS_APPLICATION, max: 4 };
+    const outbox = new pg.Pool(pgSettings(databaseUrl(postgresUrl, `${name}_outbox`), harness));
+    const target = new pg.Pool(pgSettings(databaseUrl(postgresUrl, `${name}_target`), harness));
+    outbox.on('error', () => undefined);
+    target.on('error', () => undefined);
+    const redis = new Redis({ port: redisPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 20 });
+    redis.on('error', () => undefined);
+
+    const env = new ChaosEnvironment(dir, name, postgresUrl, temporal, temporalOptions, redisPort, targetProxy, childEnv, outbox, target, redis, options.log);
+    await env.startRedis();
+    for (let i = 0; i < options.workers; i++) env.supervise('worker');
+    for (let i = 0; i < options.dispatchers; i++) env.supervise('dispatcher');
+    return env;
+  }
+
+  get outboxDatabase(): string {
+    return `${this.name}_outbox`;
+  }
+
+  get targetDatabase(): string {
+    return `${this.name}_target`;
+  }
+
+  get temporalAddress(): string {
+    return this.temporal.address;
+  }
+
+  private supervise(kind: ProcessKind): void {
+    const slot: Slot = { kind, current: startProcess(kind, this.childEnv), pastPeakRss: 0, plannedKill: false };
+    this.slots.push(slot);
+    this.watch(slot);
+  }
+
+  private watch(slot: Slot): void {
+    const handle = slot.current;
+    void handle.exited.then(async ({ code, signal }) => {
+      slot.pastPeakRss = Math.max(slot.pastPeakRss, handle.peakRss);
+      if (this.closing) return;
+      if (slot.plannedKill) {
+        slot.plannedKill = false;
+      } else {
+        this.unplannedExits.push({ kind: slot.kind, code, signal, lastOutput: handle.output.split('\n').slice(-5).join('\n') });
+        this.log(`  ${slot.kind} exited on its own (${signal ?? code}); restarting it`);
+        await new Promise((r) => setTimeout(r, 1000));
+        if (this.closing) return;
+      }
+      slot.current = startProcess(slot.kind, this.childEnv);
+      this.watch(slot);
+    });
+  }
+
+  /** SIGKILLs one process of a kind; the supervisor starts a new one at once. Returns the pid killed. */
+  async kill(kind: ProcessKind, pick: number): Promise<number> {
+    const slots = this.slots.filter((s) => s.kind === kind);
+    const slot = slots[pick % slots.length]!;
+    const victim = slot.current;
+    slot.plannedKill = true;
+    await victim.kill('SIGKILL');
+    // Wait for the replacement, so the next fault does not find the slot between processes.
+    while (slot.current === victim) await new Promise((r) => setTimeout(r, 20));
+    return victim.child.pid!;
+  }
+
+  /** Samples every live process's peak RSS; returns the peak per kind over all processes so far. */
+  samplePeakRss(): Record<ProcessKind, number> {
+    const peak: Record<ProcessKind, number> = { worker: 0, dispatcher: 0 };
+    for (const slot of this.slots) {
+      const now = slot.current.alive ? slot.current.samplePeakRss() : slot.current.peakRss;
+      peak[slot.kind] = Math.max(peak[slot.kind], slot.pastPeakRss, now);
+    }
+    return peak;
+  }
+
+  /** The current resident size of the live processes of a kind (the largest), from /proc. */
+  currentRss(kind: ProcessKind): number {
+    let max = 0;
+    for (const slot of this.slots.filter((s) => s.kind === kind)) max = Math.max(max, slot.current.currentRss());
+    return max;
+  }
+
+  async restartTemporal(downMs: number): Promise<void> {
+    await this.temporal.stop();
+    await new Promise((r) => setTimeout(r, downMs));
+    this.temporal = await startDevServer(this.temporalOptions);
+  }
+
+  async startRedis(): Promise<void> {
+    const child = spawn('redis-server', ['--port', String(this.redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], {
+      stdio: 'ignore',
+    });
+    this.redisProcess = child;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        if (this.redis.status === 'wait' || this.redis.status === 'end') await this.redis.connect().catch(() => undefined);
+        if ((await this.redis.ping()) === 'PONG') return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.redisPort} did not start`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** SIGKILLs redis-server (its contents are lost: it keeps nothing on disk) and starts it again. */
+  async restartRedis(downMs: number): Promise<void> {
+    const child = this.redisProcess!;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    await new Promise((r) => setTimeout(r, downMs));
+    await this.startRedis();
+  }
+
+  /** Terminates every connection to one of our databases except the harness's own. Returns how many. */
+  async terminateConnections(database: string): Promise<number> {
+    const admin = new pg.Client(pgSettings(this.postgresUrl, { application_name: HARNESS_APPLICATION }));
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ n: number }>(
+        `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+          WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name <> $2`,
+        [database, HARNESS_APPLICATION],
+      );
+      return rows[0]!.n;
+    } finally {
+      await admin.end();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s.current.kill('SIGKILL')));
+    await this.temporal.stop().catch(() => undefined);
+    if (this.redisProcess && this.redisProcess.exitCode === null) {
+      const exited = new Promise((resolve) => this.redisProcess!.once('exit', resolve));
+      this.redisProcess.kill('SIGKILL');
+      await exited;
+    }
+    this.redis.disconnect();
+    await this.targetProxy.close();
+    await Promise.allSettled([this.outbox.end(), this.target.end()]);
+    await dropDatabase(this.postgresUrl, this.outboxDatabase);
+    await dropDatabase(this.postgresUrl, this.targetDatabase);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
