@@ -47,6 +47,21 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
   const app = Fastify({ bodyLimit: config.ingestMaxBodyBytes, logger: false, return503OnClosing: true });
   // Only JSON is accepted: without this, text/plain would be read as a string and refused as a message.
   app.removeContentTypeParser('text/plain');
+  // JSON bodies must be valid UTF-8: the default parser would replace bad bytes with U+FFFD and store
+  // a message that is not what the device sent. Past that check, Fastify's own (prototype-safe) parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      done(new HttpError(400, 'the body is not valid UTF-8'), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
   installErrorReplies(app, options.onInternalError ?? ((err) => console.error(err)));
   collectProcessMetrics();
   app.decorateRequest('source', '');

@@ -1,8 +1,8 @@
 /**
  * Every case of the bad-input catalogue (test/support/bad-input.ts) through every channel that can carry
- * it: the library (`enqueue`, `enqueueBatch`) and the command line as a process (`enqueue` with flags and
- * with `--ndjson`). A refused case gives its one-line error (exit 2 on the command line) and stores
- * nothing; an accepted case stores the message as given.
+ * it: the library (`enqueue`, `enqueueBatch`), the command line as a process (`enqueue` with flags and
+ * with `--ndjson`) and `POST /v1/messages` over real HTTP. A refused case gives its one-line error (exit 2
+ * on the command line, a 4xx over HTTP) and stores nothing; an accepted case stores the message as given.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,27 +11,36 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { enqueue, enqueueBatch } from '../outbox/enqueue';
 import type { MessageInput } from '../message/validate';
-import { BAD_INPUT_CASES, CHANNELS, DOC_PATH, bodyFor, expectedError, flagsFor, renderDoc, type BadInputCase, type Channel } from './support/bad-input';
+import type { FastifyInstance } from 'fastify';
+import { buildIngestServer } from '../ingest';
+import { BAD_INPUT_CASES, CHANNELS, DOC_PATH, bodyFor, expectedError, flagsFor, httpBodyFor, renderDoc, type BadInputCase, type Channel } from './support/bad-input';
 import { TestPipeline } from './support/pipeline';
 
 const ROOT = resolve(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'outbox-sync');
+const HTTP_SOURCE = 'device-1';
+const HTTP_TOKEN = 'bad-input-test-token-0123456789';
 
 /** What one attempt gave: the ids stored or the error line. */
 type Outcome = { ids: number[] } | { error: string };
 
-describe('bad input, catalogued: each case through the library and the command line', function () {
+describe('bad input, catalogued: each case through the library, the command line and HTTP', function () {
   this.timeout(120_000);
   let pipeline: TestPipeline;
   let dir: string;
+  let ingest: FastifyInstance;
+  let ingestUrl: string;
 
   before(async () => {
-    pipeline = await TestPipeline.create();
+    pipeline = await TestPipeline.create({ env: { INGEST_TOKENS: `${HTTP_SOURCE}=${HTTP_TOKEN}` } });
     dir = mkdtempSync(join(tmpdir(), 'outbox-sync-bad-input-'));
+    ingest = buildIngestServer({ outbox: pipeline.stores.outbox }, pipeline.config);
+    ingestUrl = `${await ingest.listen({ port: 0, host: '127.0.0.1' })}/v1/messages`;
   });
 
   after(async () => {
     rmSync(dir, { recursive: true, force: true });
+    await ingest?.close();
     await pipeline?.close();
   });
 
@@ -74,6 +83,22 @@ describe('bad input, catalogued: each case through the library and the command l
     return { error: run.stderr.slice('outbox-sync: '.length, -1) };
   }
 
+  /** Posts the case; a refusal must be its 4xx with one JSON line `{"error", "field"?}`. */
+  async function viaHttp(c: BadInputCase): Promise<Outcome> {
+    const response = await fetch(ingestUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${HTTP_TOKEN}` },
+      body: httpBodyFor(c),
+    });
+    const text = await response.text();
+    const body = JSON.parse(text) as { id?: number; ids?: number[]; error?: string; field?: string };
+    if (response.status === 202) return { ids: body.ids ?? [body.id!] };
+    assert.equal(response.status, c.httpStatus ?? 400, text);
+    assert.doesNotMatch(text, /\n/, 'one line');
+    assert.deepEqual(Object.keys(body).filter((k) => k !== 'error' && k !== 'field'), []);
+    return { error: body.error! };
+  }
+
   async function viaLibrary(work: () => Promise<number | number[]>): Promise<Outcome> {
     try {
       const result = await work();
@@ -100,6 +125,8 @@ describe('bad input, catalogued: each case through the library and the command l
         writeFileSync(file, bodyFor(c));
         return viaCli(['--ndjson', file]);
       }
+      case 'http':
+        return viaHttp(c);
     }
   }
 
@@ -108,7 +135,8 @@ describe('bad input, catalogued: each case through the library and the command l
       if (c.notOn?.[channel]) continue;
       const verb = 'refused' in c.expect ? 'refuses' : 'accepts';
       it(`${channel}: ${verb} ${c.name}`, async () => {
-        if (c.before) await enqueue(pipeline.stores.outbox, c.before as unknown as MessageInput);
+        // Idempotency keys are scoped to a source; over HTTP the source is the token's.
+        if (c.before) await enqueue(pipeline.stores.outbox, { ...c.before, ...(channel === 'http' ? { source: HTTP_SOURCE } : {}) } as unknown as MessageInput);
         const before = await count();
         const outcome = await attempt(c, channel);
         const stored = (await count()) - before;
@@ -131,6 +159,6 @@ describe('bad input, catalogued: each case through the library and the command l
 
   it('the outbox table is still there and whole after the SQL-looking input', async () => {
     const { rows } = await pipeline.stores.outbox.query<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE entity LIKE 'order''; DROP TABLE%'`);
-    assert.equal(Number(rows[0]!.n), 4);
+    assert.equal(Number(rows[0]!.n), 5);
   });
 });

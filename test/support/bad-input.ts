@@ -3,21 +3,22 @@
  * channel and that docs/bad-input.md is written from (`npm run docs:bad-input`), so the two cannot drift.
  *
  * A case is a message as a JavaScript value (for the library) and, where it differs, as the text that
- * travels over the text channels (a line of `enqueue --ndjson`, later the body of `POST /v1/messages`).
+ * travels over the text channels (a line of `enqueue --ndjson`, the body of `POST /v1/messages`).
  * Command-line flags are derived from the message unless the case names them.
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-export type Channel = 'library' | 'batch' | 'flags' | 'ndjson';
+export type Channel = 'library' | 'batch' | 'flags' | 'ndjson' | 'http';
 
-export const CHANNELS: readonly Channel[] = ['library', 'batch', 'flags', 'ndjson'];
+export const CHANNELS: readonly Channel[] = ['library', 'batch', 'flags', 'ndjson', 'http'];
 
 export const CHANNEL_NAMES: Record<Channel, string> = {
   library: '`enqueue()`',
   batch: '`enqueueBatch()`',
   flags: 'CLI flags',
   ndjson: 'CLI `--ndjson`',
+  http: '`POST /v1/messages`',
 };
 
 export type Expectation =
@@ -43,6 +44,8 @@ export interface BadInputCase {
   notOn?: Partial<Record<Channel, string>>;
   /** A channel's full error line where it differs from `<where>: <reason>`. */
   errors?: Partial<Record<Channel, string | RegExp>>;
+  /** The HTTP status of a refusal, where it is not 400. */
+  httpStatus?: number;
 }
 
 const ok = { entity: 'order', key: '42' };
@@ -66,7 +69,7 @@ const VERSION_RANGE = `must be an integer from 0 to ${BIG_VERSION}`;
 
 export const BAD_INPUT_CASES: readonly BadInputCase[] = [
   // The shape of the message
-  { name: 'a JSON array instead of a message', message: [ok], expect: refused('', 'must be a JSON object'), notOn: { flags: FLAGS_ARE_TEXT } },
+  { name: 'a JSON array instead of a message', message: [ok], expect: refused('', 'must be a JSON object'), notOn: { flags: FLAGS_ARE_TEXT, http: 'an array is a batch over HTTP (see the batch cases)' } },
   { name: 'a JSON string instead of a message', message: 'order 42', expect: refused('', 'must be a JSON object'), notOn: { flags: FLAGS_ARE_TEXT } },
   { name: 'null instead of a message', message: null, expect: refused('', 'must be a JSON object'), notOn: { flags: FLAGS_ARE_TEXT } },
   {
@@ -74,23 +77,26 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     body: 'entity=order&key=42',
     expect: refused('', 'is not valid JSON'),
     notOn: { library: TEXT_ONLY, batch: TEXT_ONLY, flags: 'see the `--data` case' },
+    errors: { http: 'the body is not valid JSON' },
   },
   {
     name: 'truncated JSON',
     body: '{"entity": "order", "key": "42", "data": {"total": 1',
     expect: refused('', 'is not valid JSON'),
     notOn: { library: TEXT_ONLY, batch: TEXT_ONLY, flags: 'see the `--data` case' },
+    errors: { http: 'the body is not valid JSON' },
   },
   {
     name: '`--data` that is not JSON',
     flags: ['--entity=order', '--key=42', '--data={total: 1}'],
     expect: refused('--data', 'is not valid JSON'),
-    notOn: { library: TEXT_ONLY, batch: TEXT_ONLY, ndjson: 'see the non-JSON cases' },
+    notOn: { library: TEXT_ONLY, batch: TEXT_ONLY, ndjson: 'see the non-JSON cases', http: 'see the non-JSON cases' },
   },
   {
     name: 'bytes that are not valid UTF-8',
     body: Buffer.concat([Buffer.from('{"entity": "order", "key": "4'), Buffer.from([0xff, 0xfe]), Buffer.from('2", "data": {}}')]),
     expect: refused('', 'is not valid UTF-8'),
+    errors: { http: 'the body is not valid UTF-8' },
     notOn: { library: 'JavaScript strings hold no bytes (see the lone surrogate cases)', batch: TEXT_ONLY, flags: 'Node turns invalid bytes in arguments into U+FFFD before the program sees them (see the limits below)' },
   },
   { name: 'an unknown field', message: { ...ok, data: {}, colour: 'red' }, expect: refused('colour', 'is not a field of a message'), flags: ['--entity=order', '--key=42', '--data={}', '--colour=red'], errors: { flags: /^unknown option '--colour=red'/ } },
@@ -183,11 +189,11 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     flags: ['--entity=order', '--key=42', '--data={"total": 1e400}'],
     expect: refused('data', 'must hold only finite numbers'),
   },
-  { name: 'NaN in data', message: { ...ok, data: { total: NaN } }, expect: refused('data', 'must hold only finite numbers'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES } },
-  { name: 'a BigInt in data', message: { ...ok, data: { total: 10n } }, expect: refused('data', 'must hold only JSON values (found bigint)'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES } },
-  { name: 'a function in data', message: { ...ok, data: { f: () => 1 } }, expect: refused('data', 'must hold only JSON values (found function)'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES } },
-  { name: 'undefined in data (JSON.stringify would drop it)', message: { ...ok, data: { total: undefined } }, expect: refused('data', 'must hold only JSON values (found undefined)'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES } },
-  { name: 'a Date object as data', message: { ...ok, data: new Date(0) }, expect: refused('data', 'must be a JSON object'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES } },
+  { name: 'NaN in data', message: { ...ok, data: { total: NaN } }, expect: refused('data', 'must hold only finite numbers'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES, http: JSON_ONLY_VALUES } },
+  { name: 'a BigInt in data', message: { ...ok, data: { total: 10n } }, expect: refused('data', 'must hold only JSON values (found bigint)'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES, http: JSON_ONLY_VALUES } },
+  { name: 'a function in data', message: { ...ok, data: { f: () => 1 } }, expect: refused('data', 'must hold only JSON values (found function)'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES, http: JSON_ONLY_VALUES } },
+  { name: 'undefined in data (JSON.stringify would drop it)', message: { ...ok, data: { total: undefined } }, expect: refused('data', 'must hold only JSON values (found undefined)'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES, http: JSON_ONLY_VALUES } },
+  { name: 'a Date object as data', message: { ...ok, data: new Date(0) }, expect: refused('data', 'must be a JSON object'), notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES, http: JSON_ONLY_VALUES } },
   {
     name: 'a cycle in data',
     message: (() => {
@@ -196,7 +202,7 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
       return { ...ok, data };
     })(),
     expect: refused('data', 'nests deeper than 32 levels'),
-    notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES },
+    notOn: { flags: JSON_ONLY_VALUES, ndjson: JSON_ONLY_VALUES, http: JSON_ONLY_VALUES },
   },
 
   // idempotency key and source
@@ -206,6 +212,7 @@ export const BAD_INPUT_CASES: readonly BadInputCase[] = [
     before: { entity: 'order', key: '42', data: { total: 1 }, idempotencyKey: 'pay-42' },
     message: { entity: 'order', key: '42', data: { total: 2 }, idempotencyKey: 'pay-42' },
     expect: refused('idempotencyKey', '"pay-42" was already used for message <id> with a different body'),
+    httpStatus: 409,
     // The conflict is found by the database after the batch passed validation: no position.
     errors: {
       batch: /^idempotencyKey: "pay-42" was already used for message \d+ with a different body$/,
@@ -243,13 +250,20 @@ export function bodyFor(c: BadInputCase): string | Buffer {
   return JSON.stringify(c.message);
 }
 
+/** The body of `POST /v1/messages`: a batch is a JSON array; one message is the text of the other channels. */
+export function httpBodyFor(c: BadInputCase): string | Buffer {
+  return c.batch !== undefined ? JSON.stringify(c.batch) : bodyFor(c);
+}
+
 /** Where an error names a field, by channel: a batch and a file say which message first. */
-const POSITION: Record<Channel, string> = { library: '', batch: '[0]', flags: '', ndjson: 'line 1' };
+const POSITION: Record<Channel, string> = { library: '', batch: '[0]', flags: '', ndjson: 'line 1', http: '' };
 
 /** The error line a channel must give for a refused case. */
 export function expectedError(c: BadInputCase, channel: Channel): string | RegExp {
   const given = c.errors?.[channel];
   if (given !== undefined) return given;
+  // HTTP answers in the library's words: a batch names the message's position as enqueueBatch does.
+  if (channel === 'http') return expectedError(c, c.batch !== undefined ? 'batch' : 'library');
   if (!('refused' in c.expect)) throw new Error(`${c.name}: accepted, no error`);
   const { field, reason } = c.expect.refused;
   const at = POSITION[channel] && field ? `${POSITION[channel]}.${field}` : POSITION[channel] || field;
@@ -292,8 +306,9 @@ export function renderDoc(): string {
     'the outbox must hold no new row afterwards. An accepted case must store the message exactly as given.',
     `${BAD_INPUT_CASES.length} cases, ${refusedCount} of them refused.`,
     '',
-    'The HTTP endpoint (`POST /v1/messages`) takes the same JSON text as a line of `--ndjson`; each case',
-    'carries that text, ready for it.',
+    'Over HTTP a refusal is `400` (`409` for an idempotency conflict) with the body `{"error": "<the line>",',
+    '"field": "<field>"}`; one message travels as the JSON text of a `--ndjson` line, a batch as a JSON array;',
+    'an error about the whole body says so (`the body is not valid JSON`, `the body is not valid UTF-8`).',
     '',
     `| # | case | outcome | ${CHANNELS.map((ch) => CHANNEL_NAMES[ch]).join(' | ')} |`,
     `|---|---|---|${CHANNELS.map(() => '---').join('|')}|`,
