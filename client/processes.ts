@@ -40,6 +40,7 @@ export async function runWorker(config: Config): Promise<void> {
       taskQueue: config.taskQueue,
       stores,
       settings: activitySettings(config),
+      slots: config.workerSlots,
     });
     processLogger.info('worker running', { taskQueue: config.taskQueue, temporal: config.temporalAddress });
     await worker.run();

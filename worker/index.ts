@@ -14,18 +14,22 @@ export interface SyncWorkerOptions {
   taskQueue: string;
   stores: Pick<Stores, 'outbox' | 'target' | 'cache'>;
   settings: ActivitySettings;
+  /** Steps run at once (OUTBOX_SYNC_WORKER_SLOTS). */
+  slots?: number;
   /** A prebuilt bundle (tests build one per run); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   options?: Partial<WorkerOptions>;
 }
 
-export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, options }: SyncWorkerOptions): Promise<Worker> {
+export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, slots = 100, workflowBundle, options }: SyncWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings }),
+    maxConcurrentActivityTaskExecutions: slots,
+    maxConcurrentLocalActivityExecutions: slots,
     shutdownGraceTime: '10 seconds',
     ...options,
   });
