@@ -59,7 +59,7 @@ describe('the benchmark', () => {
       assert.ok(result.drain.rate > 0 && result.baseline.rate > 0, 'drain and baseline rates measured');
       assert.deepEqual(result.steady.map((s: { fraction: number }) => s.fraction), [0.25, 0.5, 0.75]);
       for (const s of result.steady) assert.ok(s.sent > 0 && s.latencyMs.p99 >= s.latencyMs.p50, `steady ${s.fraction}`);
-      assert.ok(result.peakRssMiB.worker > 0 && result.drain.cpuPer1000.worker >= 0, "cost measured");
+      assert.ok(result.peakRssMiB.worker > 0 && result.drain.cpuPer1000.worker >= 0, 'cost measured');
       assert.match(stdout, /\| pipeline \/ baseline \|/);
       assert.equal(readdirSync(out).filter((f) => f.endsWith('.json')).length, 1);
     } finally {
