@@ -258,7 +258,7 @@ async function enqueueAndTime(stores: Stores, input: MessageInput[], what: strin
   let committedAt: number;
   try {
     await client.query('BEGIN');
-    for (let i = 0; i < input.length; i += 5_000) ids = ids.concat(await enqueueBatch(client, input.slice(i, i + 5_000)));
+    for (let i = 0; i < input.length; i += 1_000) ids = ids.concat(await enqueueBatch(client, input.slice(i, i + 1_000)));
     await client.query('COMMIT');
     committedAt = Number((await client.query('SELECT extract(epoch FROM clock_timestamp())::float8 AS t')).rows[0].t);
   } finally {
@@ -339,7 +339,9 @@ function costPer1000(before: Samples, after: Samples, messages: number): Cost {
 /** Runs `outbox-sync <command>` and resolves once its log says it is running. */
 function startProcess(command: 'worker' | 'dispatcher', env: Record<string, string>, ready: RegExp, children: ChildProcess[]): Promise<ChildProcess> {
   const inherited = Object.entries(process.env).filter(([k]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(k));
-  const child = spawn(process.execPath, [BIN, command], { env: { ...Object.fromEntries(inherited), ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the worker and the dispatcher.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, BIN, command], { env: { ...Object.fromEntries(inherited), ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let log = '';
   return new Promise((resolve, reject) => {

@@ -2,10 +2,11 @@
  * The workflow of one message's execution. Bundled into Temporal's deterministic sandbox: it imports no
  * I/O, and the activities as types only.
  *
- *   stageToCache ──▶ persistToTarget ──▶ recordOutcome(completed)
+ *   stageToCache ──▶ persistToTarget (+ record completed)
  *        └────────────────┴──── failure ──▶ recordOutcome(failed)
  *
- * Each step is tried first as a local activity (see LOCAL_STEPS_PATCH).
+ * Each step is tried first as a local activity (see LOCAL_STEPS_PATCH). Executions started before that
+ * patch ran stageToCache ──▶ persistToTarget ──▶ recordOutcome(completed), each on the task queue.
  */
 import { RetryState } from '@temporalio/common';
 import { ActivityFailure, ApplicationFailure, patched, proxyActivities, proxyLocalActivities, TemporalFailure, TimeoutFailure } from '@temporalio/workflow';
@@ -48,12 +49,19 @@ export const PERMANENT_FAILURE_TYPES = ['InvalidMessage', 'TargetRejected'];
 export const LOCAL_STEPS_PATCH = 'local-steps';
 
 export async function syncMessage(input: SyncMessageInput): Promise<SyncMessageResult> {
-  const steps = patched(LOCAL_STEPS_PATCH) ? localFirstSteps(input.retry) : taskQueueSteps(input.retry);
+  const localFirst = patched(LOCAL_STEPS_PATCH);
+  const steps = localFirst ? localFirstSteps(input.retry) : taskQueueSteps(input.retry);
   const claim = { messageId: input.messageId, attempt: input.attempt };
   try {
     const staged = await steps.stageToCache(claim);
     if (staged.state === 'not-claimed') return { status: 'skipped' };
-    await steps.persistToTarget({ ...claim, entity: staged.entity, key: staged.key, version: staged.version, op: staged.op });
+    const target = { ...claim, entity: staged.entity, key: staged.key, version: staged.version, op: staged.op };
+    if (localFirst) {
+      // The persist step records the completion itself: no third step on the way that most messages take.
+      const persisted = await steps.persistToTarget({ ...target, recordCompleted: true });
+      return { status: persisted.status === 'completed' ? 'completed' : 'skipped' };
+    }
+    await steps.persistToTarget(target);
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
     const failure = describeFailure(err);
