@@ -46,6 +46,8 @@ export interface BenchOptions {
   out: string;
   /** A Temporal server already running (its CPU is then not measured); otherwise the bench starts its own. */
   temporalAddress?: string;
+  /** Extra arguments for the bench's own dev server (to try a setting before making it the default). */
+  serverArgs: string[];
   postgresUrl: string;
   redisUrl: string;
 }
@@ -104,7 +106,13 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
     let server: DevServer | null = null;
     if (!options.temporalAddress) {
       progress('starting a Temporal dev server of its own');
-      server = await startDevServer({ port: await freePort(), uiPort: null, dbFile: join(dataDir, 'temporal.sqlite'), logFile: join(dataDir, 'temporal.log') });
+      server = await startDevServer({
+        port: await freePort(),
+        uiPort: null,
+        dbFile: join(dataDir, 'temporal.sqlite'),
+        logFile: join(dataDir, 'temporal.log'),
+        extraArgs: options.serverArgs,
+      });
       cleanups.push(() => server!.stop());
     }
     const env: Record<string, string> = {
@@ -202,6 +210,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         temporal: server ? 'own dev server' : `existing at ${options.temporalAddress}`,
         sqlitePragmas: server ? DEV_SERVER_SQLITE_PRAGMAS.join(', ') : 'n/a',
         dynamicConfig: server ? DEV_SERVER_DYNAMIC_CONFIG.join(', ') : 'n/a',
+        ...(options.serverArgs.length > 0 ? { serverArgs: options.serverArgs.join(' ') } : {}),
       },
       drain: { messages: options.messages, keys: options.keys, seconds: round(drain.seconds), rate: round(drainRate), cpuPer1000: drainCost },
       steady,
@@ -462,6 +471,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'print the result as one JSON object on the last line')
     .option('--out <dir>', 'where the result file is written', join(packageRoot, 'bench', 'results'))
     .option('--temporal-address <host:port>', 'use this Temporal server instead of starting one (its CPU is then not measured)')
+    .option('--server-arg <arg>', 'an extra argument for the dev server the bench starts (repeatable)', (arg: string, all: string[]) => [...all, arg], [] as string[])
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`bench: ${text.replace(/^error: /, '').trim()}\n`) });
   try {
@@ -470,7 +480,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
     return;
   }
-  const opts = program.opts<{ messages: number; keys?: number; steadySeconds: number; json?: boolean; out: string; temporalAddress?: string }>();
+  const opts = program.opts<{ messages: number; keys?: number; steadySeconds: number; json?: boolean; out: string; temporalAddress?: string; serverArg: string[] }>();
   const options: BenchOptions = {
     messages: opts.messages,
     keys: opts.keys ?? Math.max(1, Math.floor(opts.messages / 5)),
@@ -478,6 +488,7 @@ export async function main(argv: string[]): Promise<void> {
     json: Boolean(opts.json),
     out: opts.out,
     temporalAddress: opts.temporalAddress,
+    serverArgs: opts.serverArg,
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres',
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   };

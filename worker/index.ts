@@ -7,6 +7,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivitySettings } from '../activities';
 import type { Config } from '../config';
 import type { Stores } from '../connections';
+import { freshWorkflowBundle } from './bundle';
 
 export interface SyncWorkerOptions {
   connection: NativeConnection;
@@ -16,12 +17,14 @@ export interface SyncWorkerOptions {
   settings: ActivitySettings;
   /** Steps run at once (OUTBOX_SYNC_WORKER_SLOTS). */
   slots?: number;
-  /** A prebuilt bundle (tests build one per run); otherwise the workflows are bundled at start. */
+  /** A bundle (tests build one per run); otherwise the one built with the code (worker/bundle.ts), or one made at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   options?: Partial<WorkerOptions>;
 }
 
 export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, slots = 100, workflowBundle, options }: SyncWorkerOptions): Promise<Worker> {
+  const prebuilt = workflowBundle ? null : freshWorkflowBundle();
+  workflowBundle ??= prebuilt ? { codePath: prebuilt } : undefined;
   return Worker.create({
     connection,
     namespace,
