@@ -46,6 +46,8 @@ export interface BenchOptions {
   out: string;
   /** A Temporal server already running (its CPU is then not measured); otherwise the bench starts its own. */
   temporalAddress?: string;
+  /** Worker and dispatcher in one `outbox-sync dev` process (eager workflow start) instead of two processes. */
+  sharedProcess: boolean;
   /** Extra arguments for the bench's own dev server (to try a setting before making it the default). */
   serverArgs: string[];
   postgresUrl: string;
@@ -55,7 +57,8 @@ export interface BenchOptions {
 interface Cost {
   /** CPU seconds per 1,000 messages, per process (null where the process is not ours to measure). */
   worker: number;
-  dispatcher: number;
+  /** null when the dispatcher runs inside the worker's process (--shared-process). */
+  dispatcher: number | null;
   temporal: number | null;
 }
 
@@ -78,9 +81,9 @@ export interface BenchResult {
   steady: SteadyResult[];
   baseline: { messages: number; seconds: number; rate: number; concurrency: number; cpuSecondsPer1000: number; ratio: number };
   /** Sampled every 200 ms from the warm-up to the end of the steady phases. */
-  peakRssMiB: { worker: number; dispatcher: number; temporal: number | null };
+  peakRssMiB: { worker: number; dispatcher: number | null; temporal: number | null };
   /** The kernel's high-water mark (VmHWM) over each process's life, start-up included. */
-  highWaterRssMiB: { worker: number; dispatcher: number; temporal: number | null };
+  highWaterRssMiB: { worker: number; dispatcher: number | null; temporal: number | null };
 }
 
 export async function runBench(options: BenchOptions, progress: (line: string) => void): Promise<BenchResult> {
@@ -131,10 +134,12 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       await stores.close();
     });
 
-    progress('starting the worker and the dispatcher');
-    const worker = await startProcess('worker', env, /worker running/, children);
-    const dispatcher = await startProcess('dispatcher', env, /dispatcher running/, children);
-    const pids = { worker: worker.pid!, dispatcher: dispatcher.pid!, temporal: server?.process.pid ?? null };
+    progress(options.sharedProcess ? 'starting the worker and the dispatcher in one process (outbox-sync dev)' : 'starting the worker and the dispatcher');
+    const worker = options.sharedProcess
+      ? await startProcess(['dev', '--data-dir', join(dataDir, 'dev')], env, /Worker and dispatcher running/, children)
+      : await startProcess(['worker'], env, /worker running/, children);
+    const dispatcher = options.sharedProcess ? null : await startProcess(['dispatcher'], env, /dispatcher running/, children);
+    const pids = { worker: worker.pid!, dispatcher: dispatcher?.pid ?? null, temporal: server?.process.pid ?? null };
     // Resident memory while the pipeline works (the high-water mark also counts start-up, e.g. bundling).
     const rssPeak = { worker: 0, dispatcher: 0, temporal: 0 };
     const rssSampler = setInterval(() => {
@@ -171,7 +176,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
     const peak = sampleAll(pids);
     clearInterval(rssSampler);
     await stopProcess(worker);
-    await stopProcess(dispatcher);
+    if (dispatcher) await stopProcess(dispatcher);
 
     progress(`baseline: the same ${options.messages} messages through a relay without Temporal`);
     const relayStores = openStores(config);
@@ -205,6 +210,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         steadySeconds: options.steadySeconds,
         claimBatch: config.claimBatchSize,
         pollMs: config.pollIntervalMs,
+        processes: options.sharedProcess ? 'worker and dispatcher in one dev process, eager start' : 'worker and dispatcher as two processes',
         workerSlots: config.workerSlots,
         poolSize: 10,
         temporal: server ? 'own dev server' : `existing at ${options.temporalAddress}`,
@@ -222,10 +228,10 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         cpuSecondsPer1000: round(((relayCpu.user + relayCpu.system) / 1e6 / options.messages) * 1000),
         ratio: round(drainRate / relayRate),
       },
-      peakRssMiB: { worker: mib(rssPeak.worker), dispatcher: mib(rssPeak.dispatcher), temporal: server ? mib(rssPeak.temporal) : null },
+      peakRssMiB: { worker: mib(rssPeak.worker), dispatcher: dispatcher ? mib(rssPeak.dispatcher) : null, temporal: server ? mib(rssPeak.temporal) : null },
       highWaterRssMiB: {
         worker: mib(peak.worker?.peakRssBytes),
-        dispatcher: mib(peak.dispatcher?.peakRssBytes),
+        dispatcher: dispatcher ? mib(peak.dispatcher?.peakRssBytes) : null,
         temporal: peak.temporal ? mib(peak.temporal.peakRssBytes) : null,
       },
     };
@@ -333,36 +339,42 @@ async function latencies(outbox: pg.Pool, firstId: number, lastId: number): Prom
   return { p50: p50!, p95: p95!, p99: p99!, max: max! };
 }
 
-type Pids = { worker: number; dispatcher: number; temporal: number | null };
+type Pids = { worker: number; dispatcher: number | null; temporal: number | null };
 type Samples = { worker: ProcessSample | null; dispatcher: ProcessSample | null; temporal: ProcessSample | null };
 
 function sampleAll(pids: Pids): Samples {
-  return { worker: sampleProcess(pids.worker), dispatcher: sampleProcess(pids.dispatcher), temporal: pids.temporal ? sampleProcess(pids.temporal) : null };
+  return {
+    worker: sampleProcess(pids.worker),
+    dispatcher: pids.dispatcher ? sampleProcess(pids.dispatcher) : null,
+    temporal: pids.temporal ? sampleProcess(pids.temporal) : null,
+  };
 }
 
 function costPer1000(before: Samples, after: Samples, messages: number): Cost {
   const per1000 = (a: ProcessSample | null, b: ProcessSample | null) => (a && b ? round(((b.cpuSeconds - a.cpuSeconds) / messages) * 1000) : null);
-  return { worker: per1000(before.worker, after.worker) ?? NaN, dispatcher: per1000(before.dispatcher, after.dispatcher) ?? NaN, temporal: per1000(before.temporal, after.temporal) };
+  return { worker: per1000(before.worker, after.worker) ?? NaN, dispatcher: per1000(before.dispatcher, after.dispatcher), temporal: per1000(before.temporal, after.temporal) };
 }
 
-/** Runs `outbox-sync <command>` and resolves once its log says it is running. */
-function startProcess(command: 'worker' | 'dispatcher', env: Record<string, string>, ready: RegExp, children: ChildProcess[]): Promise<ChildProcess> {
+/** Runs `outbox-sync <command>` and resolves once its output says it is running. */
+function startProcess(command: string[], env: Record<string, string>, ready: RegExp, children: ChildProcess[]): Promise<ChildProcess> {
   const inherited = Object.entries(process.env).filter(([k]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(k));
   // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the worker and the dispatcher.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, BIN, command], { env: { ...Object.fromEntries(inherited), ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...command], { env: { ...Object.fromEntries(inherited), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let log = '';
   return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`${command} exited (${code}) before it was running:\n${log.slice(-2000)}`));
+    const onExit = (code: number | null) => reject(new Error(`${command.join(' ')} exited (${code}) before it was running:\n${log.slice(-2000)}`));
     child.once('exit', onExit);
-    child.stderr!.on('data', (chunk: Buffer) => {
+    const read = (chunk: Buffer) => {
       log = (log + chunk.toString()).slice(-20_000);
       if (ready.test(log)) {
         child.off('exit', onExit);
         resolve(child);
       }
-    });
+    };
+    child.stdout!.on('data', read);
+    child.stderr!.on('data', read);
   });
 }
 
@@ -434,7 +446,9 @@ function mib(bytes: number | undefined): number {
 
 /** The table printed at the end of a run. */
 export function formatTable(r: BenchResult): string {
-  const cost = (c: Cost) => `worker ${c.worker} s, dispatcher ${c.dispatcher} s, Temporal ${c.temporal ?? 'n/a'} s`;
+  const shared = r.peakRssMiB.dispatcher === null;
+  const ours = shared ? 'worker + dispatcher (one process)' : 'worker';
+  const cost = (c: Cost) => `${ours} ${c.worker} s${shared ? '' : `, dispatcher ${c.dispatcher} s`}, Temporal ${c.temporal ?? 'n/a'} s`;
   const lines = [
     `machine   ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGiB} GiB; load average ${r.machine.loadAverageAtStart.join(' ')} at start, ${r.machine.loadAverageAtEnd.join(' ')} at end`,
     `versions  ${Object.entries(r.versions).map(([k, v]) => `${k} ${v.replace(/\s+/g, ' ')}`).join('; ')}`,
@@ -449,8 +463,8 @@ export function formatTable(r: BenchResult): string {
     ),
     `| baseline: relay without Temporal, ${r.baseline.concurrency} at once | ${r.baseline.seconds} s, **${r.baseline.rate} msg/s** |`,
     `| pipeline / baseline | **${Math.round(r.baseline.ratio * 100)} %** |`,
-    `| peak RSS while working | worker ${r.peakRssMiB.worker} MiB, dispatcher ${r.peakRssMiB.dispatcher} MiB, Temporal ${r.peakRssMiB.temporal ?? 'n/a'} MiB |`,
-    `| RSS high-water mark, start-up included | worker ${r.highWaterRssMiB.worker} MiB, dispatcher ${r.highWaterRssMiB.dispatcher} MiB, Temporal ${r.highWaterRssMiB.temporal ?? 'n/a'} MiB |`,
+    `| peak RSS while working | ${ours} ${r.peakRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.peakRssMiB.dispatcher} MiB`}, Temporal ${r.peakRssMiB.temporal ?? 'n/a'} MiB |`,
+    `| RSS high-water mark, start-up included | ${ours} ${r.highWaterRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.highWaterRssMiB.dispatcher} MiB`}, Temporal ${r.highWaterRssMiB.temporal ?? 'n/a'} MiB |`,
     `| CPU per 1,000 messages, drain | ${cost(r.drain.cpuPer1000)}; relay ${r.baseline.cpuSecondsPer1000} s |`,
     ...r.steady.map((s) => `| CPU per 1,000 messages, steady ${s.fraction * 100} % | ${cost(s.cpuPer1000)} |`),
   ];
@@ -471,6 +485,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'print the result as one JSON object on the last line')
     .option('--out <dir>', 'where the result file is written', join(packageRoot, 'bench', 'results'))
     .option('--temporal-address <host:port>', 'use this Temporal server instead of starting one (its CPU is then not measured)')
+    .option('--shared-process', 'run the worker and the dispatcher in one `outbox-sync dev` process (eager workflow start)')
     .option('--server-arg <arg>', 'an extra argument for the dev server the bench starts (repeatable)', (arg: string, all: string[]) => [...all, arg], [] as string[])
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`bench: ${text.replace(/^error: /, '').trim()}\n`) });
@@ -480,7 +495,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
     return;
   }
-  const opts = program.opts<{ messages: number; keys?: number; steadySeconds: number; json?: boolean; out: string; temporalAddress?: string; serverArg: string[] }>();
+  const opts = program.opts<{ messages: number; keys?: number; steadySeconds: number; json?: boolean; out: string; temporalAddress?: string; sharedProcess?: boolean; serverArg: string[] }>();
   const options: BenchOptions = {
     messages: opts.messages,
     keys: opts.keys ?? Math.max(1, Math.floor(opts.messages / 5)),
@@ -488,6 +503,7 @@ export async function main(argv: string[]): Promise<void> {
     json: Boolean(opts.json),
     out: opts.out,
     temporalAddress: opts.temporalAddress,
+    sharedProcess: Boolean(opts.sharedProcess),
     serverArgs: opts.serverArg,
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres',
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',

@@ -4,10 +4,10 @@
  * migrates and runs a worker and a dispatcher until Ctrl-C.
  */
 import { join, resolve } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config';
-import { connectTemporal, openStores, type Stores } from '../connections';
+import { openStores, type Stores } from '../connections';
 import { Dispatcher } from '../dispatcher';
 import type { MessageInput } from '../message/validate';
 import { enqueueBatch } from '../outbox/enqueue';
@@ -27,7 +27,9 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
 
   const stores = openStores(config);
   const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
-  const { connection, client } = await connectTemporal(config);
+  // The dispatcher's client shares the worker's connection, so that starts can be eager: the server hands
+  // each new execution's first workflow task straight back to this worker, skipping the task queue.
+  const client = new Client({ connection: nativeConnection, namespace: config.temporalNamespace });
   const worker = await createSyncWorker({
     connection: nativeConnection,
     namespace: config.temporalNamespace,
@@ -37,7 +39,7 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     slots: config.workerSlots,
   });
   const workerRun = worker.run();
-  const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), processLogger);
+  const dispatcher = new Dispatcher(stores.outbox, client, { ...dispatcherSettings(config), eagerStart: true }, processLogger);
   dispatcher.start();
   const stopped = untilSignal();
 
@@ -51,7 +53,6 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerRun.catch(() => undefined);
     await nativeConnection.close();
-    await connection.close();
     await stores.close();
     await server?.stop();
   }

@@ -34,6 +34,12 @@ export interface DispatcherSettings {
   leaseMs: number;
   maxExecutions: number;
   stepRetry: StepRetrySettings;
+  /**
+   * Ask the server to hand each new execution's first workflow task straight back to a worker in this
+   * process (eager start), skipping the task queue. Only where the client shares a NativeConnection with a
+   * worker on the same task queue, as in `dev`.
+   */
+  eagerStart?: boolean;
 }
 
 export interface DispatcherLogger {
@@ -228,7 +234,7 @@ export class Dispatcher {
 export async function startExecution(
   client: Client,
   message: ClaimedMessage,
-  settings: Pick<DispatcherSettings, 'taskQueue' | 'workflowIdPrefix' | 'stepRetry'>,
+  settings: Pick<DispatcherSettings, 'taskQueue' | 'workflowIdPrefix' | 'stepRetry' | 'eagerStart'>,
 ): Promise<string> {
   const handle = await client.workflow.start<typeof syncMessage>('syncMessage', {
     taskQueue: settings.taskQueue,
@@ -239,6 +245,7 @@ export async function startExecution(
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
     typedSearchAttributes: searchAttributesFor(message),
+    ...(settings.eagerStart ? { requestEagerStart: true } : {}),
   });
   return handle.firstExecutionRunId;
 }
