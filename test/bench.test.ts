@@ -42,28 +42,33 @@ describe('the benchmark', () => {
     assert.match(findProblems(stuck, held).join('\n'), /1 of 4 messages did not complete \(3:dead\)/);
   });
 
-  it('runs end to end at a tiny size, reports every figure as JSON on its last line and writes the result file', async function () {
-    this.timeout(120_000);
-    const out = mkdtempSync(join(tmpdir(), 'outbox-sync-bench-test-'));
-    try {
-      const args = ['--messages', '40', '--steady-seconds', '2', '--json', '--out', out, '--temporal-address', getStack().temporalAddress];
-      const stdout = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, [join(packageRoot, 'dist', 'bench', 'run.js'), ...args], { maxBuffer: 10 * 2 ** 20 }, (err, output, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(output),
-        ),
-      );
-      const lines = stdout.trim().split('\n');
-      const result = JSON.parse(lines[lines.length - 1]!);
-      assert.equal(result.ok, true);
-      assert.equal(result.drain.messages, 40);
-      assert.ok(result.drain.rate > 0 && result.baseline.rate > 0, 'drain and baseline rates measured');
-      assert.deepEqual(result.steady.map((s: { fraction: number }) => s.fraction), [0.25, 0.5, 0.75]);
-      for (const s of result.steady) assert.ok(s.sent > 0 && s.latencyMs.p99 >= s.latencyMs.p50, `steady ${s.fraction}`);
-      assert.ok(result.peakRssMiB.worker > 0 && result.drain.cpuPer1000.worker >= 0, 'cost measured');
-      assert.match(stdout, /\| pipeline \/ baseline \|/);
-      assert.equal(readdirSync(out).filter((f) => f.endsWith('.json')).length, 1);
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  });
+  for (const shared of [false, true]) {
+    const setup = shared ? 'the worker and the dispatcher in one dev process (eager start)' : 'the worker and the dispatcher as two processes';
+    it(`runs end to end at a tiny size with ${setup}, reports every figure as JSON on its last line and writes the result file`, async function () {
+      this.timeout(60_000);
+      const out = mkdtempSync(join(tmpdir(), 'outbox-sync-bench-test-'));
+      try {
+        const args = ['--messages', '40', '--steady-seconds', '2', '--json', '--out', out, '--temporal-address', getStack().temporalAddress];
+        if (shared) args.push('--shared-process');
+        const stdout = await new Promise<string>((resolve, reject) =>
+          execFile(process.execPath, [join(packageRoot, 'dist', 'bench', 'run.js'), ...args], { maxBuffer: 10 * 2 ** 20 }, (err, output, stderr) =>
+            err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(output),
+          ),
+        );
+        const lines = stdout.trim().split('\n');
+        const result = JSON.parse(lines[lines.length - 1]!);
+        assert.equal(result.ok, true);
+        assert.equal(result.drain.messages, 40);
+        assert.ok(result.drain.rate > 0 && result.baseline.rate > 0, 'drain and baseline rates measured');
+        assert.deepEqual(result.steady.map((s: { fraction: number }) => s.fraction), [0.25, 0.5, 0.75]);
+        for (const s of result.steady) assert.ok(s.sent > 0 && s.latencyMs.p99 >= s.latencyMs.p50, `steady ${s.fraction}`);
+        assert.ok(result.peakRssMiB.worker > 0 && result.drain.cpuPer1000.worker >= 0, 'cost measured');
+        assert.equal(result.peakRssMiB.dispatcher === null, shared, 'the dispatcher measured on its own only as a process of its own');
+        assert.match(stdout, /\| pipeline \/ baseline \|/);
+        assert.equal(readdirSync(out).filter((f) => f.endsWith('.json')).length, 1);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    });
+  }
 });
