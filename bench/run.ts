@@ -27,6 +27,7 @@ import { ensureDatabase, migrate } from '../database/migrate';
 import type { MessageInput } from '../message/validate';
 import { enqueueBatch } from '../outbox/enqueue';
 import { DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS, findTemporalBinary, startDevServer, type DevServer } from '../temporal/dev-server';
+import { WORKER_SLOTS } from '../worker';
 import { relayPending } from './baseline';
 import { checkRun } from './check';
 import { sampleProcess, type ProcessSample } from './procstat';
@@ -184,7 +185,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
     const relayCpuBefore = process.cpuUsage();
     const relayInput = messages.next(RELAY_ENTITY, options.messages);
     const relay = await enqueueAndTime(stores, relayInput, 'the relay', () =>
-      relayPending(relayStores, { concurrency: config.workerSlots, claimBatchSize: config.claimBatchSize, leaseMs: config.leaseMs, maxDataBytes: config.maxDataBytes }),
+      relayPending(relayStores, { concurrency: WORKER_SLOTS, claimBatchSize: config.claimBatchSize, leaseMs: config.leaseMs, maxDataBytes: config.maxDataBytes }),
     );
     const relayCpu = process.cpuUsage(relayCpuBefore);
     const relayRate = options.messages / relay.seconds;
@@ -211,7 +212,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         claimBatch: config.claimBatchSize,
         pollMs: config.pollIntervalMs,
         processes: options.sharedProcess ? 'worker and dispatcher in one dev process, eager start' : 'worker and dispatcher as two processes',
-        workerSlots: config.workerSlots,
+        workerSlots: WORKER_SLOTS,
         poolSize: 10,
         temporal: server ? 'own dev server' : `existing at ${options.temporalAddress}`,
         sqlitePragmas: server ? DEV_SERVER_SQLITE_PRAGMAS.join(', ') : 'n/a',
@@ -224,7 +225,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         messages: options.messages,
         seconds: round(relay.seconds),
         rate: round(relayRate),
-        concurrency: config.workerSlots,
+        concurrency: WORKER_SLOTS,
         cpuSecondsPer1000: round(((relayCpu.user + relayCpu.system) / 1e6 / options.messages) * 1000),
         ratio: round(drainRate / relayRate),
       },

@@ -36,7 +36,6 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     taskQueue: config.taskQueue,
     stores,
     settings: activitySettings(config),
-    slots: config.workerSlots,
   });
   const workerRun = worker.run();
   const dispatcher = new Dispatcher(stores.outbox, client, { ...dispatcherSettings(config), eagerStart: true }, processLogger);

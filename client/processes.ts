@@ -40,7 +40,6 @@ export async function runWorker(config: Config): Promise<void> {
       taskQueue: config.taskQueue,
       stores,
       settings: activitySettings(config),
-      slots: config.workerSlots,
     });
     processLogger.info('worker running', { taskQueue: config.taskQueue, temporal: config.temporalAddress });
     await worker.run();

@@ -52,8 +52,6 @@ const settings = {
   activityInitialIntervalMs: ['OUTBOX_SYNC_ACTIVITY_INITIAL_INTERVAL_MS', int(1, 3_600_000), 200],
   activityMaxIntervalMs: ['OUTBOX_SYNC_ACTIVITY_MAX_INTERVAL_MS', int(1, 3_600_000), 10_000],
   activityTimeoutMs: ['OUTBOX_SYNC_ACTIVITY_TIMEOUT_MS', int(100, 3_600_000), 30_000],
-  /** Steps (activities) one worker runs at once. */
-  workerSlots: ['OUTBOX_SYNC_WORKER_SLOTS', int(1, 10_000), 100],
 } as const;
 
 type Settings = typeof settings;

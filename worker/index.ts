@@ -9,20 +9,21 @@ import type { Config } from '../config';
 import type { Stores } from '../connections';
 import { freshWorkflowBundle } from './bundle';
 
+/** Steps (activities, local or not) one worker runs at once: the SDK's default, made explicit for the bench's baseline. */
+export const WORKER_SLOTS = 100;
+
 export interface SyncWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
   stores: Pick<Stores, 'outbox' | 'target' | 'cache'>;
   settings: ActivitySettings;
-  /** Steps run at once (OUTBOX_SYNC_WORKER_SLOTS). */
-  slots?: number;
   /** A bundle (tests build one per run); otherwise the one built with the code (worker/bundle.ts), or one made at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   options?: Partial<WorkerOptions>;
 }
 
-export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, slots = 100, workflowBundle, options }: SyncWorkerOptions): Promise<Worker> {
+export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, options }: SyncWorkerOptions): Promise<Worker> {
   const prebuilt = workflowBundle ? null : freshWorkflowBundle();
   workflowBundle ??= prebuilt ? { codePath: prebuilt } : undefined;
   return Worker.create({
@@ -31,8 +32,8 @@ export function createSyncWorker({ connection, namespace, taskQueue, stores, set
     taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings }),
-    maxConcurrentActivityTaskExecutions: slots,
-    maxConcurrentLocalActivityExecutions: slots,
+    maxConcurrentActivityTaskExecutions: WORKER_SLOTS,
+    maxConcurrentLocalActivityExecutions: WORKER_SLOTS,
     shutdownGraceTime: '10 seconds',
     ...options,
   });
