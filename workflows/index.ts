@@ -125,7 +125,7 @@ function localFirst<I, O>(step: string, local: (input: I) => Promise<O>, queued:
   };
 }
 
-/** The steps as activities on the task queue: the path of executions started before LOCAL_STEPS_PATCH. */
+/** The steps as activities on the task queue: where a failed local try goes, and the whole path of executions started before LOCAL_STEPS_PATCH. */
 function taskQueueSteps(retry: StepRetrySettings): Steps {
   const timeouts = stepTimeouts(retry);
   const { stageToCache } = proxyActivities<SyncActivities>({ startToCloseTimeout: timeouts.stage, retry: stepRetry(retry) });
