@@ -42,6 +42,15 @@ export interface PersistInput extends Claim {
   key: string;
   version: string;
   op: Op;
+  /** Also record the completed outcome and notify, as recordOutcome does: one step (and round trip) fewer. */
+  recordCompleted?: boolean;
+}
+
+export interface PersistResult {
+  applied: boolean;
+  from: 'cache' | 'outbox';
+  /** With recordCompleted: the status recorded, or `not-claimed`. */
+  status?: string;
 }
 
 export type OutcomeInput = (Claim & { outcome: 'completed' }) | (Claim & { outcome: 'failed'; error: string; permanent: boolean });
@@ -74,7 +83,7 @@ export function createActivities({ outbox, target, cache, settings, onOutcome }:
      * cache when it still holds this message's copy, and from the outbox otherwise (evicted, flushed,
      * overtaken by a newer version, or Redis unreachable).
      */
-    async persistToTarget({ messageId, entity, key, version, op }: PersistInput): Promise<{ applied: boolean; from: 'cache' | 'outbox' }> {
+    async persistToTarget({ messageId, attempt, entity, key, version, op, recordCompleted }: PersistInput): Promise<PersistResult> {
       let data: unknown;
       let from: 'cache' | 'outbox' = 'cache';
       const copy = await cache.read(entity, key).catch((err: Error) => {
@@ -89,9 +98,9 @@ export function createActivities({ outbox, target, cache, settings, onOutcome }:
         if (!message) throw ApplicationFailure.nonRetryable(`message ${messageId} is no longer in the outbox`, 'InvalidMessage');
         data = op === 'delete' ? null : message.data;
       }
+      let applied: boolean;
       try {
-        const applied = await upsertRecord(target, { entity, key, version, data, deleted: op === 'delete', messageId });
-        return { applied, from };
+        applied = await upsertRecord(target, { entity, key, version, data, deleted: op === 'delete', messageId });
       } catch (err) {
         if (isPermanentDatabaseError(err)) {
           throw ApplicationFailure.create({
@@ -103,6 +112,8 @@ export function createActivities({ outbox, target, cache, settings, onOutcome }:
         }
         throw err;
       }
+      if (!recordCompleted) return { applied, from };
+      return { applied, from, status: await recordCompletion(messageId, attempt) };
     },
 
     /**
@@ -112,19 +123,13 @@ export function createActivities({ outbox, target, cache, settings, onOutcome }:
      */
     async recordOutcome(input: OutcomeInput): Promise<{ status: string }> {
       const { messageId, attempt } = input;
-      if (input.outcome === 'completed') {
-        const marked = await markCompleted(outbox, messageId, attempt);
-        const done = marked ?? (await alreadyRecorded(messageId, attempt, ['completed']));
-        if (!done) return { status: 'not-claimed' };
-        if (marked) onOutcome?.(marked);
-        await notify('succeeded', done);
-        return { status: done.status };
-      }
+      if (input.outcome === 'completed') return { status: await recordCompletion(messageId, attempt) };
       const retryInMs = Math.min(settings.redriveBaseMs * 2 ** (attempt - 1), settings.redriveMaxMs);
       const kind = input.permanent ? 'permanent' : 'transient';
       let failed = await markFailed(outbox, messageId, attempt, { error: input.error, kind, retryInMs });
       if (failed && (input.permanent || attempt >= settings.maxExecutions)) {
-        failed = (await markDead(outbox, messageId, attempt)) ?? failed;
+        // A redriver may declare it dead between the two statements: then report what it holds now.
+        failed = (await markDead(outbox, messageId, attempt)) ?? (await alreadyRecorded(messageId, attempt, ['dead'])) ?? failed;
       }
       if (failed) onOutcome?.(failed);
       failed ??= await alreadyRecorded(messageId, attempt, ['failed', 'dead']);
@@ -133,6 +138,16 @@ export function createActivities({ outbox, target, cache, settings, onOutcome }:
       return { status: failed.status };
     },
   };
+
+  /** processing → completed for the execution holding the claim, then the success notification. */
+  async function recordCompletion(messageId: number, attempt: number): Promise<string> {
+    const marked = await markCompleted(outbox, messageId, attempt);
+    const done = marked ?? (await alreadyRecorded(messageId, attempt, ['completed']));
+    if (!done) return 'not-claimed';
+    if (marked) onOutcome?.(marked);
+    await notify('succeeded', done);
+    return done.status;
+  }
 
   /** The message, if this execution already moved it to one of `statuses` (an earlier try of this activity). */
   async function alreadyRecorded(messageId: number, attempt: number, statuses: string[]): Promise<TransitionedMessage | null> {

@@ -4,11 +4,11 @@
  * migrates and runs a worker and a dispatcher until Ctrl-C.
  */
 import { join, resolve } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { dataConverterFor } from '../codec';
 import type { Config } from '../config';
-import { connectTemporal, openStores, temporalConnectionOptions, type Stores } from '../connections';
+import { openStores, temporalConnectionOptions, type Stores } from '../connections';
 import { Dispatcher } from '../dispatcher';
 import { createLogger, type Logger } from '../logging';
 import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../metrics';
@@ -34,7 +34,10 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
   const metricsServer = await startMetrics(config, logger);
   const metrics = pipelineMetrics();
   const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(config));
-  const { connection, client } = await connectTemporal(config);
+  // The dispatcher's client shares the worker's connection, so that starts can be eager: the server hands
+  // each new execution's first workflow task straight back to this worker, skipping the task queue.
+  const dataConverter = dataConverterFor(config);
+  const client = new Client({ connection: nativeConnection, namespace: config.temporalNamespace, ...(dataConverter ? { dataConverter } : {}) });
   const worker = await createSyncWorker({
     connection: nativeConnection,
     namespace: config.temporalNamespace,
@@ -45,7 +48,7 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     dataConverter: dataConverterFor(config),
   });
   const workerRun = worker.run();
-  const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), dispatcherLogger(logger), metrics);
+  const dispatcher = new Dispatcher(stores.outbox, client, { ...dispatcherSettings(config), eagerStart: true }, dispatcherLogger(logger), metrics);
   dispatcher.start();
   const stopped = untilSignal();
 
@@ -60,7 +63,6 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await workerRun.catch(() => undefined);
     await nativeConnection.close();
-    await connection.close();
     await stores.close();
     await server?.stop();
   }

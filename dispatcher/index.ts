@@ -39,6 +39,12 @@ export interface DispatcherSettings {
   stepRetry: StepRetrySettings;
   /** Entity and key as search attributes (default); off when payloads are encrypted. */
   entityKeySearchAttributes?: boolean;
+  /**
+   * Ask the server to hand each new execution's first workflow task straight back to a worker in this
+   * process (eager start), skipping the task queue. Only where the client shares a NativeConnection with a
+   * worker on the same task queue, as in `dev`.
+   */
+  eagerStart?: boolean;
 }
 
 export interface DispatcherLogger {
@@ -272,7 +278,7 @@ export class Dispatcher {
 export async function startExecution(
   client: Client,
   message: Pick<ClaimedMessage, 'id' | 'entity' | 'key' | 'attempt'>,
-  settings: Pick<DispatcherSettings, 'taskQueue' | 'workflowIdPrefix' | 'stepRetry' | 'entityKeySearchAttributes'>,
+  settings: Pick<DispatcherSettings, 'taskQueue' | 'workflowIdPrefix' | 'stepRetry' | 'entityKeySearchAttributes' | 'eagerStart'>,
 ): Promise<string> {
   const handle = await client.workflow.start<typeof syncMessage>('syncMessage', {
     taskQueue: settings.taskQueue,
@@ -283,6 +289,7 @@ export async function startExecution(
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
     typedSearchAttributes: searchAttributesFor(message, { entityKey: settings.entityKeySearchAttributes ?? true }),
+    ...(settings.eagerStart ? { requestEagerStart: true } : {}),
   });
   return handle.firstExecutionRunId;
 }

@@ -3,7 +3,7 @@
 #   1. node_modules (npm ci when missing or out of date)
 #   2. local PostgreSQL and Redis started when they are installed but not running (default URLs only)
 #   3. the temporal CLI: on PATH, in .tools/bin, or built there with go install
-#   4. the TypeScript build
+#   4. the TypeScript build, and the workflow bundle a worker loads at start
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,3 +52,4 @@ if [ -z "${TEMPORAL_CLI:-}" ] && ! command -v temporal >/dev/null && [ ! -x .too
 fi
 
 npx tsc -p tsconfig.json
+node dist/worker/bundle.js

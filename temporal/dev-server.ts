@@ -30,6 +30,16 @@ export function findTemporalBinary(env: NodeJS.ProcessEnv = process.env): string
   return null;
 }
 
+/**
+ * Write-ahead logging with normal sync: commits survive a crash or kill of the server process (what the
+ * dev server must survive); only an operating-system crash may lose the last ones. Far fewer fsyncs than
+ * the default rollback journal with full sync, which left the server waiting on disk.
+ */
+export const DEV_SERVER_SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
+
+/** Dynamic config of the dev server (KEY=JSON). */
+export const DEV_SERVER_DYNAMIC_CONFIG: string[] = [];
+
 export interface DevServerOptions {
   binary?: string;
   ip?: string;
@@ -70,13 +80,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     namespace,
     '--log-level',
     'warn',
-    // Write-ahead logging with normal sync: commits survive a crash or kill of the server process (what
-    // the dev server must survive); only an operating-system crash may lose the last ones. Far fewer
-    // fsyncs than the default rollback journal with full sync, which left the server waiting on disk.
-    '--sqlite-pragma',
-    'journal_mode=wal',
-    '--sqlite-pragma',
-    'synchronous=normal',
+    ...DEV_SERVER_SQLITE_PRAGMAS.flatMap((pragma) => ['--sqlite-pragma', pragma]),
+    ...DEV_SERVER_DYNAMIC_CONFIG.flatMap((value) => ['--dynamic-config-value', value]),
     ...SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
     ...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
     ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),

@@ -11,6 +11,10 @@ import type { Config } from '../config';
 import type { Stores } from '../connections';
 import type { PipelineMetrics } from '../metrics';
 import { activityTelemetry } from './telemetry';
+import { freshWorkflowBundle } from './bundle';
+
+/** Steps (activities, local or not) one worker runs at once: the SDK's default, made explicit for the bench's baseline. */
+export const WORKER_SLOTS = 100;
 
 export interface SyncWorkerOptions {
   connection: NativeConnection;
@@ -18,7 +22,7 @@ export interface SyncWorkerOptions {
   taskQueue: string;
   stores: Pick<Stores, 'outbox' | 'target' | 'cache'>;
   settings: ActivitySettings;
-  /** A prebuilt bundle (tests build one per run); otherwise the workflows are bundled at start. */
+  /** A bundle (tests build one per run); otherwise the one built with the code (worker/bundle.ts), or one made at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Counts and times activities and outcomes when given (the processes give it; tests may not). */
   metrics?: PipelineMetrics;
@@ -28,6 +32,8 @@ export interface SyncWorkerOptions {
 }
 
 export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, metrics, dataConverter, options }: SyncWorkerOptions): Promise<Worker> {
+  const prebuilt = workflowBundle ? null : freshWorkflowBundle();
+  workflowBundle ??= prebuilt ? { codePath: prebuilt } : undefined;
   const onOutcome = metrics
     ? (message: TransitionedMessage) => {
         metrics.outcomes.inc({ status: message.status });
@@ -42,6 +48,8 @@ export function createSyncWorker({ connection, namespace, taskQueue, stores, set
     activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings, onOutcome }),
     interceptors: { activity: [activityTelemetry(metrics ?? null)] },
     ...(dataConverter ? { dataConverter } : {}),
+    maxConcurrentActivityTaskExecutions: WORKER_SLOTS,
+    maxConcurrentLocalActivityExecutions: WORKER_SLOTS,
     shutdownGraceTime: '10 seconds',
     ...options,
   });

@@ -1,0 +1,36 @@
+/** CPU time and memory of a process, read from /proc (Linux). */
+import { readFileSync } from 'node:fs';
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux architecture Node runs on
+
+export interface ProcessSample {
+  /** User + system CPU seconds the process has used so far. */
+  cpuSeconds: number;
+  /** Resident set now, and its high-water mark since the process started (bytes). */
+  rssBytes: number;
+  peakRssBytes: number;
+}
+
+/** The process's CPU and memory now; null once it has exited. */
+export function sampleProcess(pid: number): ProcessSample | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: count fields from the closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return {
+      cpuSeconds: (utime + stime) / CLOCK_TICKS_PER_SECOND,
+      rssBytes: kilobytes(status, 'VmRSS') * 1024,
+      peakRssBytes: kilobytes(status, 'VmHWM') * 1024,
+    };
+  } catch {
+    return null;
+  }
+}
+
+function kilobytes(status: string, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  return match ? Number(match[1]) : 0;
+}

@@ -1,0 +1,532 @@
+/**
+ * `npm run bench`: throughput, latency and cost of the pipeline on this machine, against the real stack
+ * (PostgreSQL, Redis, a Temporal dev server of its own), beside a relay without Temporal.
+ *
+ *   drain     N pending messages over many keys → seconds until all are completed, messages/s
+ *   steady    an open-loop producer at 25 %, 50 % and 75 % of the drain rate → enqueue→completed p50/p95/p99
+ *   baseline  the same N messages through a relay without Temporal, same stores and concurrency → messages/s
+ *   cost      peak RSS of the worker and the dispatcher; CPU seconds per 1,000 messages, ours and Temporal's
+ *
+ * The worker and the dispatcher run as the CLI's child processes, so each is measured on its own. The run
+ * uses databases, a Redis prefix and a Temporal server of its own, and removes them at the end. A run whose
+ * messages did not all complete, or whose target does not hold the newest version of every key, is refused:
+ * it reports the problems and no figures, and exits 1.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import pg from 'pg';
+import { loadConfig } from '../config';
+import { openStores, type Stores } from '../connections';
+import { pgSettings } from '../database/connect';
+import { packageRoot } from '../database/package-root';
+import { ensureDatabase, migrate } from '../database/migrate';
+import type { MessageInput } from '../message/validate';
+import { enqueueBatch } from '../outbox/enqueue';
+import { DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS, findTemporalBinary, startDevServer, type DevServer } from '../temporal/dev-server';
+import { WORKER_SLOTS } from '../worker';
+import { relayPending } from './baseline';
+import { checkRun } from './check';
+import { sampleProcess, type ProcessSample } from './procstat';
+
+const BIN = join(packageRoot, 'bin', 'outbox-sync');
+const PIPELINE_ENTITY = 'bench';
+const RELAY_ENTITY = 'bench-relay';
+const STEADY_FRACTIONS = [0.25, 0.5, 0.75];
+/** A phase that completes no message for this long is stuck: the run stops with an error. */
+const STALL_MS = 120_000;
+
+export interface BenchOptions {
+  messages: number;
+  keys: number;
+  steadySeconds: number;
+  json: boolean;
+  out: string;
+  /** A Temporal server already running (its CPU is then not measured); otherwise the bench starts its own. */
+  temporalAddress?: string;
+  /** Worker and dispatcher in one `outbox-sync dev` process (eager workflow start) instead of two processes. */
+  sharedProcess: boolean;
+  /** Extra arguments for the bench's own dev server (to try a setting before making it the default). */
+  serverArgs: string[];
+  postgresUrl: string;
+  redisUrl: string;
+}
+
+interface Cost {
+  /** CPU seconds per 1,000 messages, per process (null where the process is not ours to measure). */
+  worker: number;
+  /** null when the dispatcher runs inside the worker's process (--shared-process). */
+  dispatcher: number | null;
+  temporal: number | null;
+}
+
+interface SteadyResult {
+  fraction: number;
+  targetRate: number;
+  sent: number;
+  achievedRate: number;
+  latencyMs: { p50: number; p95: number; p99: number; max: number };
+  cpuPer1000: Cost;
+}
+
+export interface BenchResult {
+  ok: true;
+  startedAt: string;
+  machine: { cores: number; cpu: string; memoryGiB: number; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
+  versions: Record<string, string>;
+  settings: Record<string, string | number>;
+  drain: { messages: number; keys: number; seconds: number; rate: number; cpuPer1000: Cost };
+  steady: SteadyResult[];
+  baseline: { messages: number; seconds: number; rate: number; concurrency: number; cpuSecondsPer1000: number; ratio: number };
+  /** Sampled every 200 ms from the warm-up to the end of the steady phases. */
+  peakRssMiB: { worker: number; dispatcher: number | null; temporal: number | null };
+  /** The kernel's high-water mark (VmHWM) over each process's life, start-up included. */
+  highWaterRssMiB: { worker: number; dispatcher: number | null; temporal: number | null };
+}
+
+export async function runBench(options: BenchOptions, progress: (line: string) => void): Promise<BenchResult> {
+  const startedAt = new Date().toISOString();
+  const loadAtStart = loadavg();
+  const name = `outbox_sync_bench_${randomBytes(4).toString('hex')}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'outbox-sync-bench-'));
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const children: ChildProcess[] = [];
+  try {
+    // Our own databases, Redis prefix, task queue and (unless given one) Temporal server.
+    const outboxUrl = databaseUrl(options.postgresUrl, `${name}_outbox`);
+    const targetUrl = databaseUrl(options.postgresUrl, `${name}_target`);
+    for (const [url, set] of [
+      [outboxUrl, 'outbox'],
+      [targetUrl, 'target'],
+    ] as const) {
+      await ensureDatabase(url);
+      cleanups.push(() => dropDatabase(options.postgresUrl, new URL(url).pathname.slice(1)));
+      const pool = new pg.Pool(pgSettings(url, { max: 1 }));
+      await migrate(pool, set).finally(() => pool.end());
+    }
+    let server: DevServer | null = null;
+    if (!options.temporalAddress) {
+      progress('starting a Temporal dev server of its own');
+      server = await startDevServer({
+        port: await freePort(),
+        uiPort: null,
+        dbFile: join(dataDir, 'temporal.sqlite'),
+        logFile: join(dataDir, 'temporal.log'),
+        extraArgs: options.serverArgs,
+      });
+      cleanups.push(() => server!.stop());
+    }
+    const env: Record<string, string> = {
+      OUTBOX_DATABASE_URL: outboxUrl,
+      TARGET_DATABASE_URL: targetUrl,
+      REDIS_URL: options.redisUrl,
+      OUTBOX_SYNC_REDIS_PREFIX: `${name}:`,
+      TEMPORAL_ADDRESS: server?.address ?? options.temporalAddress!,
+      OUTBOX_SYNC_TASK_QUEUE: name,
+      OUTBOX_SYNC_WORKFLOW_ID_PREFIX: `${name}-`,
+    };
+    const config = loadConfig(env);
+    const stores = openStores(config);
+    cleanups.push(async () => {
+      await deleteKeys(stores, config.redisPrefix);
+      await stores.close();
+    });
+
+    progress(options.sharedProcess ? 'starting the worker and the dispatcher in one process (outbox-sync dev)' : 'starting the worker and the dispatcher');
+    const worker = options.sharedProcess
+      ? await startProcess(['dev', '--data-dir', join(dataDir, 'dev')], env, /Worker and dispatcher running/, children)
+      : await startProcess(['worker'], env, /worker running/, children);
+    const dispatcher = options.sharedProcess ? null : await startProcess(['dispatcher'], env, /dispatcher running/, children);
+    const pids = { worker: worker.pid!, dispatcher: dispatcher?.pid ?? null, temporal: server?.process.pid ?? null };
+    // Resident memory while the pipeline works (the high-water mark also counts start-up, e.g. bundling).
+    const rssPeak = { worker: 0, dispatcher: 0, temporal: 0 };
+    const rssSampler = setInterval(() => {
+      const now = sampleAll(pids);
+      for (const key of ['worker', 'dispatcher', 'temporal'] as const) rssPeak[key] = Math.max(rssPeak[key], now[key]?.rssBytes ?? 0);
+    }, 200);
+    cleanups.push(async () => clearInterval(rssSampler));
+    const messages = new MessageMaker(options.keys);
+
+    // A few messages first, so connections are open and code is warm when the clock starts.
+    const warmIds = await enqueueBatch(stores.outbox, messages.next(PIPELINE_ENTITY, 20));
+    await waitCompleted(stores.outbox, warmIds[0]!, warmIds[warmIds.length - 1]!, 'the warm-up messages');
+
+    progress(`drain: ${options.messages} pending messages over ${options.keys} keys`);
+    const drainCpu = sampleAll(pids);
+    const drain = await enqueueAndTime(stores, messages.next(PIPELINE_ENTITY, options.messages), 'the drain');
+    const drainCost = costPer1000(drainCpu, sampleAll(pids), options.messages);
+    const drainRate = options.messages / drain.seconds;
+    progress(`drain: ${drain.seconds.toFixed(1)} s, ${drainRate.toFixed(1)} messages/s`);
+
+    const steady: SteadyResult[] = [];
+    for (const fraction of STEADY_FRACTIONS) {
+      const rate = drainRate * fraction;
+      progress(`steady: ${rate.toFixed(1)} messages/s (${fraction * 100} % of the drain rate) for ${options.steadySeconds} s`);
+      const before = sampleAll(pids);
+      const sent = await produceOpenLoop(stores, messages, rate, options.steadySeconds * 1000);
+      await waitCompleted(stores.outbox, sent.firstId, sent.lastId, 'the steady messages');
+      const cost = costPer1000(before, sampleAll(pids), sent.count);
+      const latencyMs = await latencies(stores.outbox, sent.firstId, sent.lastId);
+      steady.push({ fraction, targetRate: round(rate), sent: sent.count, achievedRate: round(sent.count / (options.steadySeconds || 1)), latencyMs, cpuPer1000: cost });
+      progress(`steady: p50 ${latencyMs.p50} ms, p95 ${latencyMs.p95} ms, p99 ${latencyMs.p99} ms`);
+    }
+
+    const peak = sampleAll(pids);
+    clearInterval(rssSampler);
+    await stopProcess(worker);
+    if (dispatcher) await stopProcess(dispatcher);
+
+    progress(`baseline: the same ${options.messages} messages through a relay without Temporal`);
+    const relayStores = openStores(config);
+    cleanups.push(() => relayStores.close());
+    const relayCpuBefore = process.cpuUsage();
+    const relayInput = messages.next(RELAY_ENTITY, options.messages);
+    const relay = await enqueueAndTime(stores, relayInput, 'the relay', () =>
+      relayPending(relayStores, { concurrency: WORKER_SLOTS, claimBatchSize: config.claimBatchSize, leaseMs: config.leaseMs, maxDataBytes: config.maxDataBytes }),
+    );
+    const relayCpu = process.cpuUsage(relayCpuBefore);
+    const relayRate = options.messages / relay.seconds;
+    progress(`baseline: ${relay.seconds.toFixed(1)} s, ${relayRate.toFixed(1)} messages/s`);
+
+    const problems = await checkRun(stores.outbox, stores.target, [PIPELINE_ENTITY, RELAY_ENTITY]);
+    if (problems.length > 0) throw new WrongRunError(problems);
+
+    return {
+      ok: true,
+      startedAt,
+      machine: {
+        cores: cpus().length,
+        cpu: cpus()[0]?.model.trim() ?? 'unknown',
+        memoryGiB: round(totalmem() / 2 ** 30),
+        loadAverageAtStart: loadAtStart.map(round),
+        loadAverageAtEnd: loadavg().map(round),
+      },
+      versions: await versions(stores),
+      settings: {
+        messages: options.messages,
+        keys: options.keys,
+        steadySeconds: options.steadySeconds,
+        claimBatch: config.claimBatchSize,
+        pollMs: config.pollIntervalMs,
+        processes: options.sharedProcess ? 'worker and dispatcher in one dev process, eager start' : 'worker and dispatcher as two processes',
+        workerSlots: WORKER_SLOTS,
+        poolSize: 10,
+        temporal: server ? 'own dev server' : `existing at ${options.temporalAddress}`,
+        sqlitePragmas: server ? DEV_SERVER_SQLITE_PRAGMAS.join(', ') : 'n/a',
+        dynamicConfig: server ? DEV_SERVER_DYNAMIC_CONFIG.join(', ') : 'n/a',
+        ...(options.serverArgs.length > 0 ? { serverArgs: options.serverArgs.join(' ') } : {}),
+      },
+      drain: { messages: options.messages, keys: options.keys, seconds: round(drain.seconds), rate: round(drainRate), cpuPer1000: drainCost },
+      steady,
+      baseline: {
+        messages: options.messages,
+        seconds: round(relay.seconds),
+        rate: round(relayRate),
+        concurrency: WORKER_SLOTS,
+        cpuSecondsPer1000: round(((relayCpu.user + relayCpu.system) / 1e6 / options.messages) * 1000),
+        ratio: round(drainRate / relayRate),
+      },
+      peakRssMiB: { worker: mib(rssPeak.worker), dispatcher: dispatcher ? mib(rssPeak.dispatcher) : null, temporal: server ? mib(rssPeak.temporal) : null },
+      highWaterRssMiB: {
+        worker: mib(peak.worker?.peakRssBytes),
+        dispatcher: dispatcher ? mib(peak.dispatcher?.peakRssBytes) : null,
+        temporal: peak.temporal ? mib(peak.temporal.peakRssBytes) : null,
+      },
+    };
+  } finally {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => progress(`cleanup: ${(err as Error).message}`));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export class WrongRunError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the run was wrong, so no figures are reported:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Messages over `keys` keys, each version higher than the last one sent for its key; every 20th a delete. */
+class MessageMaker {
+  private sequence = 0;
+  constructor(private readonly keys: number) {}
+
+  next(entity: string, count: number): MessageInput[] {
+    return Array.from({ length: count }, () => {
+      const n = this.sequence++;
+      const key = `k${n % this.keys}`;
+      if (n % 20 === 19) return { entity, key, op: 'delete' as const, version: n + 1, source: 'bench' };
+      return { entity, key, version: n + 1, source: 'bench', data: { n, customer: `c${n % 97}`, total: (n % 1000) / 10, items: [n % 7, n % 11, n % 13] } };
+    });
+  }
+}
+
+/**
+ * Enqueues the messages in one transaction (so all become pending at once), runs `work` if given, and
+ * returns the seconds from the commit to the last completion, by the database's clock.
+ */
+async function enqueueAndTime(stores: Stores, input: MessageInput[], what: string, work?: () => Promise<unknown>): Promise<{ seconds: number }> {
+  const client = await stores.outbox.connect();
+  let ids: number[] = [];
+  let committedAt: number;
+  try {
+    await client.query('BEGIN');
+    for (let i = 0; i < input.length; i += 1_000) ids = ids.concat(await enqueueBatch(client, input.slice(i, i + 1_000)));
+    await client.query('COMMIT');
+    committedAt = Number((await client.query('SELECT extract(epoch FROM clock_timestamp())::float8 AS t')).rows[0].t);
+  } finally {
+    client.release();
+  }
+  await work?.();
+  await waitCompleted(stores.outbox, ids[0]!, ids[ids.length - 1]!, what);
+  const { rows } = await stores.outbox.query('SELECT extract(epoch FROM max(completed_at))::float8 AS t FROM outbox_messages WHERE id BETWEEN $1 AND $2', [
+    ids[0],
+    ids[ids.length - 1],
+  ]);
+  return { seconds: Number(rows[0].t) - committedAt };
+}
+
+/** Sends messages at `rate` per second for `durationMs`, without waiting for the pipeline (open loop). */
+async function produceOpenLoop(stores: Stores, maker: MessageMaker, rate: number, durationMs: number): Promise<{ count: number; firstId: number; lastId: number }> {
+  const start = Date.now();
+  const inserts: Promise<number[]>[] = [];
+  let sent = 0;
+  for (;;) {
+    const elapsed = Math.min(Date.now() - start, durationMs);
+    const due = Math.floor((elapsed / 1000) * rate) - sent;
+    if (due > 0) {
+      inserts.push(enqueueBatch(stores.outbox, maker.next(PIPELINE_ENTITY, due)));
+      sent += due;
+    }
+    if (elapsed >= durationMs) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const ids = (await Promise.all(inserts)).flat();
+  if (ids.length === 0) throw new Error('the steady phase sent no message: give it more seconds or a higher rate');
+  return { count: ids.length, firstId: Math.min(...ids), lastId: Math.max(...ids) };
+}
+
+/** Waits until no message in the id range is pending, processing or failed; stops when progress stalls. */
+async function waitCompleted(outbox: pg.Pool, firstId: number, lastId: number, what: string): Promise<void> {
+  let lastOpen = Infinity;
+  let lastProgress = Date.now();
+  for (;;) {
+    const { rows } = await outbox.query(
+      `SELECT count(*)::int AS open FROM outbox_messages WHERE id BETWEEN $1 AND $2 AND status IN ('pending', 'processing', 'failed')`,
+      [firstId, lastId],
+    );
+    const open = rows[0].open as number;
+    if (open === 0) return;
+    if (open < lastOpen) {
+      lastOpen = open;
+      lastProgress = Date.now();
+    } else if (Date.now() - lastProgress > STALL_MS) {
+      throw new Error(`${what}: ${open} messages made no progress for ${STALL_MS / 1000} s`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function latencies(outbox: pg.Pool, firstId: number, lastId: number): Promise<SteadyResult['latencyMs']> {
+  const { rows } = await outbox.query(
+    `SELECT percentile_disc(ARRAY[0.5, 0.95, 0.99, 1]) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at) * 1000) AS p
+       FROM outbox_messages WHERE id BETWEEN $1 AND $2 AND entity = $3`,
+    [firstId, lastId, PIPELINE_ENTITY],
+  );
+  const [p50, p95, p99, max] = (rows[0].p as number[]).map((v) => Math.round(Number(v)));
+  return { p50: p50!, p95: p95!, p99: p99!, max: max! };
+}
+
+type Pids = { worker: number; dispatcher: number | null; temporal: number | null };
+type Samples = { worker: ProcessSample | null; dispatcher: ProcessSample | null; temporal: ProcessSample | null };
+
+function sampleAll(pids: Pids): Samples {
+  return {
+    worker: sampleProcess(pids.worker),
+    dispatcher: pids.dispatcher ? sampleProcess(pids.dispatcher) : null,
+    temporal: pids.temporal ? sampleProcess(pids.temporal) : null,
+  };
+}
+
+function costPer1000(before: Samples, after: Samples, messages: number): Cost {
+  const per1000 = (a: ProcessSample | null, b: ProcessSample | null) => (a && b ? round(((b.cpuSeconds - a.cpuSeconds) / messages) * 1000) : null);
+  return { worker: per1000(before.worker, after.worker) ?? NaN, dispatcher: per1000(before.dispatcher, after.dispatcher), temporal: per1000(before.temporal, after.temporal) };
+}
+
+/** Runs `outbox-sync <command>` and resolves once its output says it is running. */
+function startProcess(command: string[], env: Record<string, string>, ready: RegExp, children: ChildProcess[]): Promise<ChildProcess> {
+  const inherited = Object.entries(process.env).filter(([k]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(k));
+  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the worker and the dispatcher.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...command], { env: { ...Object.fromEntries(inherited), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let log = '';
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`${command.join(' ')} exited (${code}) before it was running:\n${log.slice(-2000)}`));
+    child.once('exit', onExit);
+    const read = (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-20_000);
+      if (ready.test(log)) {
+        child.off('exit', onExit);
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', read);
+    child.stderr!.on('data', read);
+  });
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function versions(stores: Stores): Promise<Record<string, string>> {
+  const temporal = findTemporalBinary();
+  const postgres = (await stores.outbox.query('SHOW server_version')).rows[0].server_version as string;
+  const redis = /redis_version:(\S+)/.exec(await stores.redis.info('server'))?.[1] ?? 'unknown';
+  const sdk = JSON.parse(readFileSync(join(packageRoot, 'node_modules', '@temporalio', 'worker', 'package.json'), 'utf8')).version as string;
+  return {
+    node: process.version,
+    temporalSdk: sdk,
+    temporalCli: temporal ? execFileSync(temporal, ['--version'], { encoding: 'utf8' }).trim() : 'unknown',
+    postgres,
+    redis,
+  };
+}
+
+async function deleteKeys(stores: Stores, prefix: string): Promise<void> {
+  for await (const keys of stores.redis.scanStream({ match: `${prefix}*`, count: 1000 })) {
+    if ((keys as string[]).length > 0) await stores.redis.del(...(keys as string[]));
+  }
+}
+
+function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  const client = new pg.Client(pgSettings(serverUrl));
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+function freePort(): Promise<number> {
+  return import('node:net').then(
+    ({ createServer }) =>
+      new Promise((resolve, reject) => {
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+          const { port } = server.address() as { port: number };
+          server.close(() => resolve(port));
+        });
+      }),
+  );
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}
+
+function mib(bytes: number | undefined): number {
+  return bytes === undefined ? NaN : Math.round(bytes / 2 ** 20);
+}
+
+/** The table printed at the end of a run. */
+export function formatTable(r: BenchResult): string {
+  const shared = r.peakRssMiB.dispatcher === null;
+  const ours = shared ? 'worker + dispatcher (one process)' : 'worker';
+  const cost = (c: Cost) => `${ours} ${c.worker} s${shared ? '' : `, dispatcher ${c.dispatcher} s`}, Temporal ${c.temporal ?? 'n/a'} s`;
+  const lines = [
+    `machine   ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGiB} GiB; load average ${r.machine.loadAverageAtStart.join(' ')} at start, ${r.machine.loadAverageAtEnd.join(' ')} at end`,
+    `versions  ${Object.entries(r.versions).map(([k, v]) => `${k} ${v.replace(/\s+/g, ' ')}`).join('; ')}`,
+    `settings  ${Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join('; ')}`,
+    '',
+    `| measure | result |`,
+    `|---|---|`,
+    `| drain: ${r.drain.messages} messages over ${r.drain.keys} keys | ${r.drain.seconds} s, **${r.drain.rate} msg/s** |`,
+    ...r.steady.map(
+      (s) =>
+        `| steady at ${s.fraction * 100} % (${s.targetRate} msg/s, ${s.sent} sent): enqueue→completed | p50 ${s.latencyMs.p50} ms, p95 ${s.latencyMs.p95} ms, **p99 ${s.latencyMs.p99} ms** (max ${s.latencyMs.max}) |`,
+    ),
+    `| baseline: relay without Temporal, ${r.baseline.concurrency} at once | ${r.baseline.seconds} s, **${r.baseline.rate} msg/s** |`,
+    `| pipeline / baseline | **${Math.round(r.baseline.ratio * 100)} %** |`,
+    `| peak RSS while working | ${ours} ${r.peakRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.peakRssMiB.dispatcher} MiB`}, Temporal ${r.peakRssMiB.temporal ?? 'n/a'} MiB |`,
+    `| RSS high-water mark, start-up included | ${ours} ${r.highWaterRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.highWaterRssMiB.dispatcher} MiB`}, Temporal ${r.highWaterRssMiB.temporal ?? 'n/a'} MiB |`,
+    `| CPU per 1,000 messages, drain | ${cost(r.drain.cpuPer1000)}; relay ${r.baseline.cpuSecondsPer1000} s |`,
+    ...r.steady.map((s) => `| CPU per 1,000 messages, steady ${s.fraction * 100} % | ${cost(s.cpuPer1000)} |`),
+  ];
+  return lines.join('\n');
+}
+
+function positiveInt(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive integer');
+  return Number(value);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('bench')
+    .description('throughput, latency and cost of the pipeline on this machine, beside a relay without Temporal')
+    .option('--messages <n>', 'messages in the drain and the baseline', positiveInt, 5_000)
+    .option('--keys <n>', 'distinct keys the messages go over (default: messages / 5)', positiveInt)
+    .option('--steady-seconds <n>', 'length of each steady phase', positiveInt, 30)
+    .option('--json', 'print the result as one JSON object on the last line')
+    .option('--out <dir>', 'where the result file is written', join(packageRoot, 'bench', 'results'))
+    .option('--temporal-address <host:port>', 'use this Temporal server instead of starting one (its CPU is then not measured)')
+    .option('--shared-process', 'run the worker and the dispatcher in one `outbox-sync dev` process (eager workflow start)')
+    .option('--server-arg <arg>', 'an extra argument for the dev server the bench starts (repeatable)', (arg: string, all: string[]) => [...all, arg], [] as string[])
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`bench: ${text.replace(/^error: /, '').trim()}\n`) });
+  try {
+    program.parse(argv);
+  } catch (err) {
+    process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+    return;
+  }
+  const opts = program.opts<{ messages: number; keys?: number; steadySeconds: number; json?: boolean; out: string; temporalAddress?: string; sharedProcess?: boolean; serverArg: string[] }>();
+  const options: BenchOptions = {
+    messages: opts.messages,
+    keys: opts.keys ?? Math.max(1, Math.floor(opts.messages / 5)),
+    steadySeconds: opts.steadySeconds,
+    json: Boolean(opts.json),
+    out: opts.out,
+    temporalAddress: opts.temporalAddress,
+    sharedProcess: Boolean(opts.sharedProcess),
+    serverArgs: opts.serverArg,
+    postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres',
+    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  };
+  const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
+  try {
+    const result = await runBench(options, progress);
+    mkdirSync(options.out, { recursive: true });
+    const file = join(options.out, `${result.startedAt.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(formatTable(result));
+    console.log(`\nwritten to ${file}`);
+    if (options.json) console.log(JSON.stringify(result));
+  } catch (err) {
+    if (err instanceof WrongRunError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      if (options.json) console.log(JSON.stringify({ ok: false, problems: err.problems }));
+    } else {
+      process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+    }
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) void main(process.argv);

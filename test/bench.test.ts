@@ -1,0 +1,74 @@
+/**
+ * The benchmark: it runs end to end at a tiny size and reports its figures, and its correctness check
+ * refuses a run whose messages did not all complete or whose target does not match.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findProblems, type HeldRecord, type SentMessage } from '../bench/check';
+import { packageRoot } from '../database/package-root';
+import { getStack } from './support/stack';
+
+const sent: SentMessage[] = [
+  { id: 1, entity: 'order', key: 'a', op: 'upsert', version: '1', data: { v: 1 }, status: 'completed' },
+  { id: 2, entity: 'order', key: 'a', op: 'upsert', version: '2', data: { v: 2 }, status: 'completed' },
+  { id: 3, entity: 'order', key: 'b', op: 'upsert', version: '3', data: { v: 3 }, status: 'completed' },
+  { id: 4, entity: 'order', key: 'b', op: 'delete', version: '4', data: null, status: 'completed' },
+];
+const held: HeldRecord[] = [
+  { entity: 'order', key: 'a', version: '2', data: { v: 2 }, deleted: false, messageId: 2 },
+  { entity: 'order', key: 'b', version: '4', data: null, deleted: true, messageId: 4 },
+];
+
+describe('the benchmark', () => {
+  it('accepts a run whose messages all completed and whose target holds the newest version of every key', () => {
+    assert.deepEqual(findProblems(sent, held), []);
+  });
+
+  it('refuses a run whose target holds an older version, other data, or misses a key', () => {
+    const older = [{ ...held[0]!, version: '1', messageId: 1, data: { v: 1 } }, held[1]!];
+    assert.match(findProblems(sent, older).join('\n'), /order\/a: holds version 1, expected 2/);
+    const otherData = [{ ...held[0]!, data: { v: 'x' } }, held[1]!];
+    assert.match(findProblems(sent, otherData).join('\n'), /order\/a: holds other data/);
+    assert.match(findProblems(sent, [held[0]!]).join('\n'), /order\/b: missing from the target/);
+    const undeleted = [held[0]!, { ...held[1]!, deleted: false }];
+    assert.match(findProblems(sent, undeleted).join('\n'), /order\/b: present, expected deleted/);
+  });
+
+  it('refuses a run with a message that did not complete', () => {
+    const stuck = sent.map((m) => (m.id === 3 ? { ...m, status: 'dead' } : m));
+    assert.match(findProblems(stuck, held).join('\n'), /1 of 4 messages did not complete \(3:dead\)/);
+  });
+
+  for (const shared of [false, true]) {
+    const setup = shared ? 'the worker and the dispatcher in one dev process (eager start)' : 'the worker and the dispatcher as two processes';
+    it(`runs end to end at a tiny size with ${setup}, reports every figure as JSON on its last line and writes the result file`, async function () {
+      this.timeout(60_000);
+      const out = mkdtempSync(join(tmpdir(), 'outbox-sync-bench-test-'));
+      try {
+        const args = ['--messages', '40', '--steady-seconds', '2', '--json', '--out', out, '--temporal-address', getStack().temporalAddress];
+        if (shared) args.push('--shared-process');
+        const stdout = await new Promise<string>((resolve, reject) =>
+          execFile(process.execPath, [join(packageRoot, 'dist', 'bench', 'run.js'), ...args], { maxBuffer: 10 * 2 ** 20 }, (err, output, stderr) =>
+            err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(output),
+          ),
+        );
+        const lines = stdout.trim().split('\n');
+        const result = JSON.parse(lines[lines.length - 1]!);
+        assert.equal(result.ok, true);
+        assert.equal(result.drain.messages, 40);
+        assert.ok(result.drain.rate > 0 && result.baseline.rate > 0, 'drain and baseline rates measured');
+        assert.deepEqual(result.steady.map((s: { fraction: number }) => s.fraction), [0.25, 0.5, 0.75]);
+        for (const s of result.steady) assert.ok(s.sent > 0 && s.latencyMs.p99 >= s.latencyMs.p50, `steady ${s.fraction}`);
+        assert.ok(result.peakRssMiB.worker > 0 && result.drain.cpuPer1000.worker >= 0, 'cost measured');
+        assert.equal(result.peakRssMiB.dispatcher === null, shared, 'the dispatcher measured on its own only as a process of its own');
+        assert.match(stdout, /\| pipeline \/ baseline \|/);
+        assert.equal(readdirSync(out).filter((f) => f.endsWith('.json')).length, 1);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    });
+  }
+});
