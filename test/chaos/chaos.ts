@@ -203,7 +203,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const terminal = completed + (counts.dead ?? 0);
       if (Date.now() - lastReport > 15_000) {
         lastReport = Date.now();
-        log(`chaos: ${seconds()} s: ${JSON.stringify(counts)}`);
+        const rss = `RSS worker ${Math.round(env.currentRss('worker') / MB)} MiB, dispatcher ${Math.round(env.currentRss('dispatcher') / MB)} MiB`;
+        log(`chaos: ${seconds()} s: ${JSON.stringify(counts)}, ${rss}`);
       }
       const fault = plan[0];
       if (fault && completed >= fault.atProgress * messages.length) {
