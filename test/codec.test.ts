@@ -143,7 +143,8 @@ describe('payload encryption through the pipeline, the Temporal server and the c
     assert.ok(!raw.includes(key), 'no key in the raw history');
     assert.ok(raw.includes(workflowId), 'the history is the right one');
     const payloads = payloadsIn(history);
-    assert.ok(payloads.length >= 8, `workflow input and result, three activity inputs and results (found ${payloads.length})`);
+    // The workflow's input and result, and the steps' results (in local-activity markers).
+    assert.ok(payloads.length >= 4, `found ${payloads.length} payloads`);
     for (const payload of payloads) {
       assert.equal(text(payload.metadata?.encoding), ENCRYPTED_ENCODING);
       assert.equal(text(payload.metadata?.[KEY_ID_METADATA]), 'k1');
@@ -167,7 +168,7 @@ describe('payload encryption through the pipeline, the Temporal server and the c
     });
     assert.ok(
       values.some((v) => v.entity === entity && v.key === key && v.version === '5'),
-      `the persist step's input in the clear: ${JSON.stringify(values)}`,
+      `the staging step's result in the clear: ${JSON.stringify(values)}`,
     );
     assert.ok(values.some((v) => v.messageId === id && v.attempt === 1 && v.retry));
 
@@ -263,6 +264,9 @@ function payloadsIn(history: unknown, bytes: (value: unknown) => Uint8Array = (v
   const found: Payload[] = [];
   const walk = (value: unknown, name: string): void => {
     if (!value || typeof value !== 'object' || ArrayBuffer.isView(value) || name === 'searchAttributes') return;
+    // A marker's own details (which local activity ran when, which patch) are the SDK's bookkeeping, kept
+    // as plain JSON by design; the step's result in a local-activity marker is ours and goes through the codec.
+    if ('markerName' in value) return walk((value as { details?: { result?: unknown } }).details?.result, 'result');
     if (name === 'payloads' && Array.isArray(value)) {
       for (const payload of value as { metadata?: Record<string, unknown>; data?: unknown }[]) {
         const metadata = Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([k, v]) => [k, bytes(v)]));

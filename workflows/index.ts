@@ -9,7 +9,7 @@
  * patch ran stageToCache ──▶ persistToTarget ──▶ recordOutcome(completed), each on the task queue.
  */
 import { RetryState } from '@temporalio/common';
-import { ActivityFailure, ApplicationFailure, patched, proxyActivities, proxyLocalActivities, TemporalFailure, TimeoutFailure } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, patched, proxyActivities, proxyLocalActivities, TemporalFailure, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import type { SyncActivities } from '../activities';
 
 /** Temporal's retries of the cache and target steps within one execution (set from the configuration). */
@@ -108,9 +108,20 @@ function localFirstSteps(retry: StepRetrySettings): Steps {
   };
 }
 
+/**
+ * Events in a history while its first workflow task runs (execution started, task scheduled, task
+ * started). Local tries finish inside that task; a longer history means a task was lost or failed.
+ */
+const FIRST_TASK_HISTORY_LENGTH = 3;
+
 /** Runs the local try; when it fails for a reason a retry may cure, the step goes to the task queue. */
 function localFirst<I, O>(step: string, local: (input: I) => Promise<O>, queued: (input: I) => Promise<O>): (input: I) => Promise<O> {
   return async (input) => {
+    // A worker that dies during a local try takes the try with it, and the next worker would start it
+    // afresh: forever, if the step is what kills the worker. Once a workflow task has been lost, every
+    // step goes to the task queue, where the server counts the attempts and the retry policy ends them.
+    // (historyLength is the same on replay, so the choice is deterministic.)
+    if (workflowInfo().historyLength > FIRST_TASK_HISTORY_LENGTH) return queued(input);
     let failure: ActivityFailure;
     try {
       return await local(input);
