@@ -5,19 +5,17 @@
  * on the command line, a 4xx over HTTP) and stores nothing; an accepted case stores the message as given.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { enqueue, enqueueBatch } from '../outbox/enqueue';
 import type { MessageInput } from '../message/validate';
 import type { FastifyInstance } from 'fastify';
 import { buildIngestServer } from '../ingest';
 import { BAD_INPUT_CASES, CHANNELS, DOC_PATH, bodyFor, expectedError, flagsFor, httpBodyFor, renderDoc, type BadInputCase, type Channel } from './support/bad-input';
 import { TestPipeline } from './support/pipeline';
+import { runCli } from './support/processes';
 
-const ROOT = resolve(__dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'outbox-sync');
 const HTTP_SOURCE = 'device-1';
 const HTTP_TOKEN = 'bad-input-test-token-0123456789';
 
@@ -58,17 +56,7 @@ describe('bad input, catalogued: each case through the library, the command line
     return Number(rows[0]!.n);
   }
 
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: pipeline.processEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    });
-  }
+  const cli = (args: string[]) => runCli(args, pipeline.processEnv());
 
   /** Runs the command line; a refusal must be exit 2, nothing on stdout and exactly one line on stderr. */
   async function viaCli(args: string[]): Promise<Outcome> {

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { enqueue, enqueueBatch } from '../outbox/enqueue';
 import { TestPipeline } from './support/pipeline';
+import { BIN, runCli } from './support/processes';
+import { packageRoot as ROOT } from '../database/package-root';
 
 /** The package root (this file runs from dist/test/) and its real binary. */
-const ROOT = resolve(__dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'outbox-sync');
 
 interface Run {
   code: number | null;
@@ -45,16 +45,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
   });
 
   function cli(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
-    return new Promise((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: pipeline.processEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-      child.stdin.end(options.input ?? '');
-    });
+    return runCli(args, pipeline.processEnv(options.env), options.input);
   }
 
   async function query<T extends Record<string, unknown> = Record<string, any>>(sql: string, params: unknown[] = []): Promise<T[]> {

@@ -41,3 +41,23 @@ export class ProcessGroup {
   }
 }
 
+/** What one run of a short CLI command gave. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `outbox-sync ARGS` to its end with `env`, feeding `input` (if any) on stdin. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<CliRun> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: packageRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
