@@ -4,6 +4,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type pg from 'pg';
+import type { TargetRecord } from '../target/store';
 
 export interface SentMessage {
   id: number;
@@ -15,14 +16,8 @@ export interface SentMessage {
   status: string;
 }
 
-export interface HeldRecord {
-  entity: string;
-  key: string;
-  version: string;
-  data: unknown;
-  deleted: boolean;
-  messageId: number;
-}
+/** A row the target holds at the end of the run. */
+export type HeldRecord = TargetRecord;
 
 /** What is wrong with a run (at most `limit` lines, then a count); empty when it is right. */
 export function findProblems(sent: readonly SentMessage[], held: readonly HeldRecord[], limit = 10): string[] {
