@@ -21,9 +21,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
 import { loadConfig } from '../config';
 import { openStores, type Stores } from '../connections';
-import { pgSettings } from '../database/connect';
 import { packageRoot } from '../database/package-root';
-import { ensureDatabase, migrate } from '../database/migrate';
+import { databaseUrl, dropDatabase, migrateDatabase } from '../database/migrate';
+import { freeLoopbackPort as freePort } from '../client/processes';
 import type { MessageInput } from '../message/validate';
 import { enqueueBatch } from '../outbox/enqueue';
 import { DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS, findTemporalBinary, startDevServer, type DevServer } from '../temporal/dev-server';
@@ -102,10 +102,8 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       [outboxUrl, 'outbox'],
       [targetUrl, 'target'],
     ] as const) {
-      await ensureDatabase(url);
       cleanups.push(() => dropDatabase(options.postgresUrl, new URL(url).pathname.slice(1)));
-      const pool = new pg.Pool(pgSettings(url, { max: 1 }));
-      await migrate(pool, set).finally(() => pool.end());
+      await migrateDatabase(url, set);
     }
     let server: DevServer | null = null;
     if (!options.temporalAddress) {
@@ -405,36 +403,6 @@ async function deleteKeys(stores: Stores, prefix: string): Promise<void> {
   for await (const keys of stores.redis.scanStream({ match: `${prefix}*`, count: 1000 })) {
     if ((keys as string[]).length > 0) await stores.redis.del(...(keys as string[]));
   }
-}
-
-function databaseUrl(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-async function dropDatabase(serverUrl: string, name: string): Promise<void> {
-  const client = new pg.Client(pgSettings(serverUrl));
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
-
-function freePort(): Promise<number> {
-  return import('node:net').then(
-    ({ createServer }) =>
-      new Promise((resolve, reject) => {
-        const server = createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-          const { port } = server.address() as { port: number };
-          server.close(() => resolve(port));
-        });
-      }),
-  );
 }
 
 function round(value: number): number {

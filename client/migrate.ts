@@ -1,8 +1,6 @@
 import { Connection } from '@temporalio/client';
-import pg from 'pg';
 import type { Config } from '../config';
-import { pgSettings } from '../database/connect';
-import { ensureDatabase, migrate } from '../database/migrate';
+import { migrateDatabase } from '../database/migrate';
 import { registerSearchAttributes } from '../temporal/search-attributes-register';
 
 /** Creates the databases if missing, applies both schemas, and registers the search attributes. */
@@ -12,14 +10,9 @@ export async function runMigrate(config: Config, options: { temporal: boolean; l
     ['outbox', config.outboxDatabaseUrl],
     ['target', config.targetDatabaseUrl],
   ] as const) {
-    if (await ensureDatabase(url)) log(`created database ${new URL(url).pathname.slice(1)}`);
-    const pool = new pg.Pool(pgSettings(url, { max: 1 }));
-    try {
-      const applied = await migrate(pool, set);
-      log(applied.length ? `${set}: applied ${applied.join(', ')}` : `${set}: up to date`);
-    } finally {
-      await pool.end();
-    }
+    const { created, applied } = await migrateDatabase(url, set);
+    if (created) log(`created database ${new URL(url).pathname.slice(1)}`);
+    log(applied.length ? `${set}: applied ${applied.join(', ')}` : `${set}: up to date`);
   }
   if (!options.temporal) return;
   const connection = await Connection.connect({ address: config.temporalAddress });

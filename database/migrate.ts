@@ -1,6 +1,7 @@
 /**
  * Numbered, append-only SQL migrations (migrations/<set>/NNN_name.sql). Each run takes a transaction-level
  * advisory lock, so two migrators at once are harmless: the second waits, then finds nothing to do.
+ * Also the database lifecycle that `migrate`, the tests and the bench share: create, migrate, drop.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,6 +66,35 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
       if ((err as { code?: string }).code === '42P04' || (err as { code?: string }).code === '23505') return false;
       throw err;
     }
+  } finally {
+    await client.end();
+  }
+}
+
+/** The URL of `database` on the server `serverUrl` points at. */
+export function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Creates the database `url` names if missing, then applies `set`; says whether it was created and what was applied. */
+export async function migrateDatabase(url: string, set: MigrationSet): Promise<{ created: boolean; applied: string[] }> {
+  const created = await ensureDatabase(url);
+  const pool = new pg.Pool(pgSettings(url, { max: 1 }));
+  try {
+    return { created, applied: await migrate(pool, set) };
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Drops the database `name` on the server `serverUrl` points at, closing its connections first. */
+export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  const client = new pg.Client(pgSettings(serverUrl));
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
   } finally {
     await client.end();
   }

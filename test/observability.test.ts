@@ -12,7 +12,8 @@ import { readRecord } from '../target/store';
 import { startExecution } from '../dispatcher';
 import { dispatcherSettings } from '../client/processes';
 import { TestPipeline, waitFor } from './support/pipeline';
-import { ProcessGroup, freePort } from './support/processes';
+import { ProcessGroup } from './support/processes';
+import { freePort } from './support/stack';
 import { parsePrometheus, sampleValue, type Sample } from './support/prometheus';
 
 async function scrape(port: number): Promise<Sample[]> {

@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config';
 import { Connection } from '@temporalio/client';
 import { openStores, temporalConnectionOptions, type Stores } from '../connections';
-import { getStack } from './support/stack';
-import { freePort } from './support/processes';
+import { freePort, getStack } from './support/stack';
 import { waitFor } from './support/pipeline';
 
 /** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */

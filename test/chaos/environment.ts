@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import pg from 'pg';
 import { pgSettings } from '../../database/connect';
-import { ensureDatabase, migrate } from '../../database/migrate';
+import { databaseUrl, dropDatabase, migrateDatabase } from '../../database/migrate';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
 import { startProcess, type ChildProcessHandle, type ProcessKind } from '../support/child-processes';
 import { FaultProxy } from '../support/fault-proxy';
-import { databaseUrl, dropDatabase, freePort } from '../support/stack';
+import { freePort } from '../support/stack';
 
 /** The harness's own connections carry this name, so that the faults it injects spare them. */
 export const HARNESS_APPLICATION = 'outbox-sync-chaos-harness';
@@ -77,14 +77,7 @@ export class ChaosEnvironment {
       [`${name}_outbox`, 'outbox'],
       [`${name}_target`, 'target'],
     ] as const) {
-      const url = databaseUrl(postgresUrl, db);
-      await ensureDatabase(url);
-      const pool = new pg.Pool(pgSettings(url, { max: 1 }));
-      try {
-        await migrate(pool, set);
-      } finally {
-        await pool.end();
-      }
+      await migrateDatabase(databaseUrl(postgresUrl, db), set);
     }
 
     const temporalOptions = { port: await freePort(), uiPort: null, dbFile: join(dir, 'temporal.sqlite'), logFile: join(dir, 'temporal.log') };

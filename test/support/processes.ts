@@ -4,8 +4,6 @@ import { join } from 'node:path';
 import { packageRoot } from '../../database/package-root';
 import type { TestPipeline } from './pipeline';
 
-export { freeLoopbackPort as freePort } from '../../client/processes';
-
 export const BIN = join(packageRoot, 'bin', 'outbox-sync');
 
 export interface RunningProcess {

@@ -3,7 +3,6 @@
  * server of our own (or the one TEMPORAL_TEST_ADDRESS names), template databases already migrated, and
  * the workflow bundle.
  */
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +10,11 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import pg from 'pg';
 import { pgSettings } from '../../database/connect';
-import { ensureDatabase, migrate } from '../../database/migrate';
+import { databaseUrl, dropDatabase, migrateDatabase } from '../../database/migrate';
+
+import { freeLoopbackPort as freePort } from '../../client/processes';
+
+export { databaseUrl, dropDatabase, freePort };
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
 import { registerSearchAttributes } from '../../temporal/search-attributes-register';
 
@@ -109,21 +112,8 @@ async function makeTemplates(postgresUrl: string): Promise<void> {
     [TEMPLATE_TARGET, 'target'],
   ] as const) {
     await dropDatabase(postgresUrl, name);
-    const url = databaseUrl(postgresUrl, name);
-    await ensureDatabase(url);
-    const pool = new pg.Pool(pgSettings(url, { max: 1 }));
-    try {
-      await migrate(pool, set);
-    } finally {
-      await pool.end();
-    }
+    await migrateDatabase(databaseUrl(postgresUrl, name), set);
   }
-}
-
-export function databaseUrl(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
 }
 
 export async function adminQuery(sql: string): Promise<void> {
@@ -140,23 +130,3 @@ function getStackOrEnvPostgres(): string {
   return stack?.postgresUrl ?? process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres';
 }
 
-export async function dropDatabase(postgresUrl: string, name: string): Promise<void> {
-  const client = new pg.Client(pgSettings(postgresUrl));
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
