@@ -71,7 +71,7 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
 /** Starts the dev server unless something already answers at TEMPORAL_ADDRESS. */
 async function ensureTemporal(config: Config, dataDir: string, logger: Logger): Promise<DevServer | null> {
   try {
-    const probe = await Connection.connect({ address: config.temporalAddress, connectTimeout: 1_000 });
+    const probe = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 1_000 });
     await probe.workflowService.getSystemInfo({});
     await probe.close();
     logger.info({ address: config.temporalAddress }, 'using the Temporal server already running');

@@ -1,5 +1,6 @@
 import { Connection } from '@temporalio/client';
 import type { Config } from '../config';
+import { temporalConnectionOptions } from '../connections';
 import { migrateDatabase } from '../database/migrate';
 import { registerSearchAttributes } from '../temporal/search-attributes-register';
 
@@ -15,7 +16,7 @@ export async function runMigrate(config: Config, options: { temporal: boolean; l
     log(applied.length ? `${set}: applied ${applied.join(', ')}` : `${set}: up to date`);
   }
   if (!options.temporal) return;
-  const connection = await Connection.connect({ address: config.temporalAddress });
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   try {
     const added = await registerSearchAttributes(connection, config.temporalNamespace);
     log(added.length ? `temporal: registered ${added.join(', ')}` : 'temporal: search attributes present');

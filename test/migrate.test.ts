@@ -42,4 +42,15 @@ describe('migrate', () => {
       }
     }
   });
+
+  it('reaches Temporal with the TLS settings: TEMPORAL_TLS=true cannot talk to the plain-text dev server', async () => {
+    const stack = getStack();
+    const config = loadConfig({
+      OUTBOX_DATABASE_URL: databaseUrl(stack.postgresUrl, `${name}_outbox`),
+      TARGET_DATABASE_URL: databaseUrl(stack.postgresUrl, `${name}_target`),
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      TEMPORAL_TLS: 'true',
+    });
+    await assert.rejects(runMigrate(config, { temporal: true }));
+  });
 });
