@@ -226,6 +226,9 @@ describe('the outbox page in a real browser (Debian Chromium)', function () {
          FROM outbox_messages WHERE status = 'completed' AND completed_at > now() - interval '59 minutes' GROUP BY 1`,
     );
     assert.ok(completedByMinute.length > 0);
+    // The table may sit in a closed <details> ("Show as table"); open it as a reader would.
+    const showTable = sectionOf(page, 'Throughput, last hour').getByText('Show as table');
+    if ((await showTable.count()) > 0) await showTable.first().click();
     const rows = await tableRows(page, 'Throughput, last hour');
     for (const { minute, n } of completedByMinute) {
       const row = rows.find((cells) => cells[0]!.includes(minute));
