@@ -154,7 +154,9 @@ export function buildProgram(): Command {
       const select = opts.dead ? { status: 'dead' as const } : opts.failed ? { status: 'failed' as const } : { ids: ids.map(parseId) };
       await withStores(loadConfig(), async ({ outbox }) => {
         const bar = progressBar('retrying');
-        const moved = await retryMessages(outbox, select, (done, total) => bar.update(done, total)).finally(() => bar.stop());
+        const moved = await retryMessages(outbox, select, { actor: 'cli', onProgress: (done, total) => bar.update(done, total) }).finally(() =>
+          bar.stop(),
+        );
         if (opts.json) return console.log(JSON.stringify({ retried: moved.length, ids: moved }));
         console.log(`${moved.length} message(s) sent back to pending${moved.length ? `: ${moved.join(' ')}` : ''}`);
       });
