@@ -74,6 +74,15 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('ui')
+    .description('the outbox page for operators: status, activity, failed and dead messages, retry (OUTBOX_SYNC_UI_TOKENS)')
+    .action(async () => {
+      const config = loadConfig();
+      const { runUi } = await import('../ui');
+      await runUi(config);
+    });
+
+  program
     .command('codec-server')
     .description('decrypts payloads for the Temporal UI and CLI (POST /codec/decode, /codec/encode), for operators with a token')
     .action(async () => {
