@@ -210,17 +210,18 @@ async function pageRoute(request: FastifyRequest, reply: FastifyReply, built: bo
   return reply.header('cache-control', 'no-cache').sendFile('index.html');
 }
 
+/** Text, where empty or null (a cleared field of a form) means no condition. */
 const optionalText = (max: number) =>
   z
     .string()
     .max(max, `must be at most ${max} characters`)
-    .optional()
-    .transform((value) => (value === '' ? undefined : value));
+    .nullish()
+    .transform((value) => (value === '' || value === null ? undefined : value));
 
 const statusList = (allowed: readonly MessageStatus[]) =>
   z
     .string()
-    .optional()
+    .nullish()
     .transform((value, ctx) => {
       const statuses = (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
       if (statuses.length === 0) return [MessageStatus.failed, MessageStatus.dead];
