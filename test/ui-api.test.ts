@@ -142,6 +142,10 @@ describe('ui: the outbox page server', () => {
       const sameSite = await call('/api/retry', { cookie, body: {}, headers: { ...host, origin: 'http://ops.example:8090' } });
       assert.equal(sameSite.statusCode, 200, sameSite.payload);
       assert.deepEqual(sameSite.body, { retried: 1 });
+      const proxied = { host: '10.0.0.7:8090', 'x-forwarded-host': 'ops.example', origin: 'https://ops.example' };
+      const behindProxy = await call('/api/retry', { cookie, body: {}, headers: proxied });
+      assert.equal(behindProxy.statusCode, 200, behindProxy.payload);
+      assertRefused(await call('/api/retry', { cookie, body: {}, headers: { ...proxied, 'x-forwarded-host': 'evil.example' } }), 403, /another site/);
     });
 
     it('answers /api/status exactly as readStatus (and status --json) count', async () => {

@@ -87,13 +87,20 @@ function isJson(request: FastifyRequest): boolean {
   return /^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '');
 }
 
-/** No Origin (a script, or a same-origin GET) passes; otherwise its host must be the one asked. */
+/**
+ * No Origin (a script) passes; otherwise its host must be the one asked: the Host header, or the host a
+ * reverse proxy says it was asked for (X-Forwarded-Host). A cross-site page cannot set that header
+ * without a CORS preflight, which this server never grants.
+ */
 function sameOrigin(request: FastifyRequest): boolean {
   const origin = request.headers.origin;
   if (origin === undefined) return true;
+  let host: string;
   try {
-    return new URL(origin).host === request.headers.host;
+    host = new URL(origin).host;
   } catch {
     return false;
   }
+  const forwarded = String(request.headers['x-forwarded-host'] ?? '').split(',')[0]!.trim();
+  return host === request.headers.host || (forwarded !== '' && host === forwarded);
 }
