@@ -31,9 +31,18 @@ export function App() {
 
   useEffect(() => {
     onUnauthorized(() => setSession({ state: 'signed-out' }));
-    const token = takeFragmentToken();
-    // A wrong fragment token falls through to /api/me, which shows the sign-in form.
-    (token ? signIn(token).catch(() => {}) : Promise.resolve()).then(loadMe);
+    const start = () => {
+      const token = takeFragmentToken();
+      // A wrong fragment token falls through to /api/me, which shows the sign-in form.
+      return (token ? signIn(token).catch(() => {}) : Promise.resolve()).then(loadMe);
+    };
+    void start();
+    // A link with a token opened over an open page changes only the fragment: the page stays loaded.
+    const onHash = () => {
+      if (window.location.hash.startsWith('#token=')) void start();
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
   }, [loadMe]);
 
   const signInWith = async (token: string) => {
@@ -52,6 +61,9 @@ export function App() {
       <main className="page narrow">
         <h1>outbox-sync</h1>
         <p role="alert" className="error">The outbox page cannot reach its server: {session.error}</p>
+        <button type="button" onClick={loadMe}>
+          Try again
+        </button>
       </main>
     );
   }

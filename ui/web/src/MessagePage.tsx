@@ -9,51 +9,53 @@ import { StatusBadge } from './StatusBadge';
 const RETRYABLE = new Set(['failed', 'dead']);
 
 export function MessagePage({ canRetry }: { canRetry: boolean }) {
-  const { id: rawId = '' } = useParams();
+  const { id = '' } = useParams();
+  // A fresh view per message: nothing of the last one (data, notices) carries over.
+  return <MessageView key={id} rawId={id} canRetry={canRetry} />;
+}
+
+function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) {
   const id = /^[1-9]\d*$/.test(rawId) ? Number(rawId) : null;
   useTitle(`Message #${rawId}`);
   const [detail, setDetail] = useState<MessageDetail | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(id === null ? `“${rawId}” is not a message id` : null);
+  const [retryError, setRetryError] = useState<string | null>(null);
   const [notice, setNotice] = useState('');
   const [confirming, setConfirming] = useState(false);
   const [reloads, setReloads] = useState(0);
 
   useEffect(() => {
-    if (id === null) {
-      setDetail(null);
-      setError(`“${rawId}” is not a message id`);
-      return;
-    }
+    if (id === null) return;
     const controller = new AbortController();
     readMessage(id, controller.signal)
       .then((next) => {
         setDetail(next);
-        setError(null);
+        setLoadError(null);
       })
       .catch((failure) => {
         if (controller.signal.aborted) return;
         if (failure instanceof ApiError && failure.status === 404) setDetail(null);
-        setError((failure as Error).message);
+        setLoadError((failure as Error).message);
       });
     return () => controller.abort();
-  }, [id, rawId, reloads]);
-
-  // A different message starts without the last one's notice.
-  useEffect(() => setNotice(''), [id]);
+  }, [id, reloads]);
 
   const retry = async () => {
     setConfirming(false);
     if (id === null) return;
-    setError(null);
+    setRetryError(null);
+    setNotice('');
     try {
       await retryMessage(id);
       setNotice(`Message #${id} sent back to pending`);
-      setReloads((n) => n + 1);
     } catch (failure) {
-      setError((failure as Error).message);
+      setRetryError((failure as Error).message);
     }
+    // Show the message as it is now, whether the retry moved it or something else had already.
+    setReloads((n) => n + 1);
   };
 
+  const error = retryError ?? loadError;
   const message = detail?.message;
   return (
     <>
@@ -143,7 +145,7 @@ export function MessagePage({ canRetry }: { canRetry: boolean }) {
 
           <section aria-labelledby="history-heading">
             <h2 id="history-heading">Status history</h2>
-            <div className="table-scroll">
+            <div className="table-scroll" tabIndex={0} role="group" aria-labelledby="history-heading">
               <table>
                 <caption className="visually-hidden">Status changes of message #{message.id}, oldest first</caption>
                 <thead>
@@ -185,7 +187,7 @@ export function MessagePage({ canRetry }: { canRetry: boolean }) {
             ) : detail.executions.length === 0 ? (
               <p className="muted">No workflow run for this message yet.</p>
             ) : (
-              <div className="table-scroll">
+              <div className="table-scroll" tabIndex={0} role="group" aria-labelledby="executions-heading">
                 <table>
                   <caption className="visually-hidden">Workflow runs of message #{message.id}, newest first</caption>
                   <thead>

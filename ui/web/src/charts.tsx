@@ -152,7 +152,8 @@ function latencyConfig(minutes: ActivityMinute[]): ChartConfiguration<'line'> {
         },
       },
       plugins: {
-        ...baseOptions.plugins,
+        // Legend entries drawn as the lines themselves, so the dashes show there too.
+        legend: { position: 'bottom', labels: { usePointStyle: true, pointStyle: 'line', pointStyleWidth: 36 } },
         tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${milliseconds(Number(item.parsed.y))}` } },
       },
     },
@@ -168,7 +169,7 @@ export function ActivityTable({ minutes, kind }: { minutes: ActivityMinute[]; ki
       {rows.length === 0 ? (
         <p>No minute in the last hour has anything to show.</p>
       ) : (
-        <div className="table-scroll short">
+        <div className="table-scroll short" tabIndex={0} role="group" aria-label={kind === 'latency' ? 'Latency table' : 'Throughput table'}>
           <table>
             <caption>{kind === 'latency' ? 'End-to-end latency per minute (minutes with completed messages)' : 'Messages per minute (minutes with any)'}</caption>
             <thead>
