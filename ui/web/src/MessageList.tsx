@@ -41,9 +41,10 @@ function paramsFrom(filter: MessageFilter): Record<string, string> {
   return params;
 }
 
-function describe(filter: MessageFilter): string {
-  const which = STATUS_CHOICES.find((choice) => choice.value === filter.status)?.label ?? 'Failed and dead';
-  const parts = TEXT_FIELDS.filter(({ name }) => filter[name] !== '').map(({ name, label }) => `${label.toLowerCase()} “${filter[name]}”`);
+function describe(filter: MessageFilter, { midSentence = false } = {}): string {
+  const label = STATUS_CHOICES.find((choice) => choice.value === filter.status)?.label ?? 'Failed and dead';
+  const which = midSentence ? label.toLowerCase() : label;
+  const parts = TEXT_FIELDS.filter(({ name }) => filter[name] !== '').map(({ name, label }) => `${label.toLowerCase()} ${JSON.stringify(filter[name])}`);
   return `${which} messages${parts.length ? ` with ${parts.join(', ')}` : ''}`;
 }
 
@@ -263,8 +264,8 @@ export function MessageList({ canRetry }: { canRetry: boolean }) {
         onCancel={() => setConfirming(false)}
       >
         <p>
-          Every message that matches “{describe(filter)}” goes back to pending and runs again, with its attempts reset. This is recorded in each
-          message’s history under your name.
+          Every message that matches the filter now ({describe(filter, { midSentence: true })}) goes back to pending and runs again, with its attempts reset.
+          Each message’s history records the retry under your name.
         </p>
       </ConfirmDialog>
     </>

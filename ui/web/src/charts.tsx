@@ -124,8 +124,8 @@ export function LatencyChart({ minutes }: { minutes: ActivityMinute[] }) {
 function latencyConfig(minutes: ActivityMinute[]): ChartConfiguration<'line'> {
   const series = (pick: 'p50' | 'p95' | 'p99') => minutes.map((m) => (m.latencyMs ? m.latencyMs[pick] : null));
   // Dashes as well as colours tell the lines apart.
-  const line = (pick: 'p50' | 'p95' | 'p99', dash: number[]) => ({
-    label: pick,
+  const line = (pick: 'p50' | 'p95' | 'p99', dash: number[], look: string) => ({
+    label: look ? `${pick} (${look})` : pick,
     data: series(pick),
     borderColor: COLOURS[pick],
     backgroundColor: COLOURS[pick],
@@ -139,7 +139,7 @@ function latencyConfig(minutes: ActivityMinute[]): ChartConfiguration<'line'> {
     type: 'line',
     data: {
       labels: minutes.map((m) => minuteLabel(m.at)),
-      datasets: [line('p50', []), line('p95', [6, 4]), line('p99', [2, 3])],
+      datasets: [line('p50', [], ''), line('p95', [6, 4], 'dashed'), line('p99', [2, 3], 'dotted')],
     },
     options: {
       ...baseOptions,

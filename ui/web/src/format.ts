@@ -34,8 +34,9 @@ export function milliseconds(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
 }
 
+/** Plain digits, no grouping: counts are read by scripts and tests as well as people. */
 export function count(n: number): string {
-  return n.toLocaleString('en');
+  return String(n);
 }
 
 /** "1 message", "3 messages". */
