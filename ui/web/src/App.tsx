@@ -112,6 +112,11 @@ function SignedIn({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
           </ul>
         </nav>
         <div className="who">
+          {me.temporalUiUrl && (
+            <a href={me.temporalUiUrl} target="_blank" rel="noopener noreferrer" className="temporal-ui">
+              Temporal UI
+            </a>
+          )}
           <span>
             Signed in as <strong>{me.name}</strong>
             {!me.canRetry && <span className="tag">read-only</span>}

@@ -182,7 +182,7 @@ export function MessageList({ canRetry }: { canRetry: boolean }) {
       )}
 
       {listing && (
-        <div className="table-scroll" tabIndex={0} role="group" aria-labelledby="messages-caption" aria-busy={loading}>
+        <div className="table-scroll" tabIndex={0} role="group" aria-label="Message table" aria-busy={loading}>
           <table className="messages">
             <caption id="messages-caption">{describe(filter)}, newest first</caption>
             <thead>

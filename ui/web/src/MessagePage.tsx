@@ -145,7 +145,7 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
 
           <section aria-labelledby="history-heading">
             <h2 id="history-heading">Status history</h2>
-            <div className="table-scroll" tabIndex={0} role="group" aria-labelledby="history-heading">
+            <div className="table-scroll" tabIndex={0} role="group" aria-label="History table">
               <table>
                 <caption className="visually-hidden">Status changes of message #{message.id}, oldest first</caption>
                 <thead>
@@ -187,7 +187,7 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
             ) : detail.executions.length === 0 ? (
               <p className="muted">No workflow run for this message yet.</p>
             ) : (
-              <div className="table-scroll" tabIndex={0} role="group" aria-labelledby="executions-heading">
+              <div className="table-scroll" tabIndex={0} role="group" aria-label="Runs table">
                 <table>
                   <caption className="visually-hidden">Workflow runs of message #{message.id}, newest first</caption>
                   <thead>
