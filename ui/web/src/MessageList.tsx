@@ -104,7 +104,8 @@ export function MessageList({ canRetry }: { canRetry: boolean }) {
     setLoadingMore(true);
     try {
       const page = await listMessages(filter, listing.next);
-      setListing({ rows: [...listing.rows, ...page.messages], next: page.next, total: page.total });
+      // Only onto the listing it continues: a new filter meanwhile has replaced it.
+      setListing((current) => (current === listing ? { rows: [...listing.rows, ...page.messages], next: page.next, total: page.total } : current));
     } catch (failure) {
       setError((failure as Error).message);
     } finally {
