@@ -88,16 +88,21 @@ export function MessageList({ canRetry }: { canRetry: boolean }) {
     return () => controller.abort();
   }, [filter, reloads]);
 
-  const apply = (event: FormEvent) => {
-    event.preventDefault();
+  /** A new filter goes into the URL (and loads from there); the same filter again loads the list afresh. */
+  const show = (next: MessageFilter) => {
     setNotice('');
-    setParams(paramsFrom(draft));
+    setDraft(next);
+    const nextParams = new URLSearchParams(paramsFrom(next));
+    if (nextParams.toString() === query) setReloads((n) => n + 1);
+    else setParams(nextParams);
   };
 
-  const clear = () => {
-    setNotice('');
-    setParams({});
+  const apply = (event: FormEvent) => {
+    event.preventDefault();
+    show(draft);
   };
+
+  const clear = () => show(filterFrom(new URLSearchParams()));
 
   const loadMore = async () => {
     if (!listing?.next) return;
