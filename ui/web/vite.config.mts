@@ -3,14 +3,16 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
-const here = new URL('.', import.meta.url).pathname;
+// Paths from this file's URL (decoded: a checkout path may hold spaces), without Node's types in this tsconfig.
+const here = decodeURIComponent(new URL('.', import.meta.url).pathname);
+const outDir = decodeURIComponent(new URL('../../dist/ui/web', import.meta.url).pathname);
 
 export default defineConfig({
   root: here,
   base: '/',
   plugins: [react()],
   build: {
-    outDir: new URL('../../dist/ui/web', import.meta.url).pathname,
+    outDir,
     // The folder is outside root: Vite only empties it when told to.
     emptyOutDir: true,
     // Everything from files, nothing inlined: the page's CSP allows scripts and styles from 'self' only.
