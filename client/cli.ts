@@ -74,6 +74,15 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('ui')
+    .description('the outbox page for operators: status, activity, failed and dead messages, retry (OUTBOX_SYNC_UI_TOKENS)')
+    .action(async () => {
+      const config = loadConfig();
+      const { runUi } = await import('../ui');
+      await runUi(config);
+    });
+
+  program
     .command('codec-server')
     .description('decrypts payloads for the Temporal UI and CLI (POST /codec/decode, /codec/encode), for operators with a token')
     .action(async () => {
@@ -154,7 +163,9 @@ export function buildProgram(): Command {
       const select = opts.dead ? { status: 'dead' as const } : opts.failed ? { status: 'failed' as const } : { ids: ids.map(parseId) };
       await withStores(loadConfig(), async ({ outbox }) => {
         const bar = progressBar('retrying');
-        const moved = await retryMessages(outbox, select, (done, total) => bar.update(done, total)).finally(() => bar.stop());
+        const moved = await retryMessages(outbox, select, { actor: 'cli', onProgress: (done, total) => bar.update(done, total) }).finally(() =>
+          bar.stop(),
+        );
         if (opts.json) return console.log(JSON.stringify({ retried: moved.length, ids: moved }));
         console.log(`${moved.length} message(s) sent back to pending${moved.length ? `: ${moved.join(' ')}` : ''}`);
       });

@@ -1,8 +1,10 @@
 /**
  * `outbox-sync dev`: the whole pipeline on this machine in one process. It reuses a Temporal server that
  * already answers at TEMPORAL_ADDRESS, or starts the dev server there (SQLite file, Web UI), then
- * migrates and runs a worker and a dispatcher until Ctrl-C.
+ * migrates and runs a worker, a dispatcher and the outbox page until Ctrl-C.
  */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -17,7 +19,9 @@ import { enqueueBatch } from '../outbox/enqueue';
 import { readMessages } from '../outbox/store';
 import { readRecord } from '../target/store';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { listExecutions } from '../temporal/executions';
 import { workflowsUrl } from '../temporal/ui-links';
+import { buildUiServer } from '../ui/server';
 import { activitySettings, createSyncWorker } from '../worker';
 import { runMigrate } from './migrate';
 import { dispatcherLogger, dispatcherSettings, installRuntime, startMetrics, untilSignal } from './processes';
@@ -52,12 +56,20 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
   dispatcher.start();
   const stopped = untilSignal();
 
-  console.log(`Temporal UI: ${workflowsUrl(config)}`);
+  const page = outboxPageSettings(config);
+  const ui = buildUiServer({ outbox: stores.outbox }, { ...config, ...page.settings }, {
+    executions: (workflowId) => listExecutions(client, workflowId),
+    logger,
+  });
   try {
+    await ui.listen({ port: config.uiPort, host: config.uiHost });
+    console.log(`Temporal UI: ${workflowsUrl(config)}`);
+    console.log(`Outbox page: ${pageAddress(config.uiHost, (ui.server.address() as AddressInfo).port)}${page.fragment}`);
     if (options.demo) await runDemo(stores, config);
     console.log('Worker and dispatcher running. Press Ctrl-C to stop.');
     await Promise.race([stopped, workerRun]);
   } finally {
+    await ui.close();
     await dispatcher.stop();
     metricsServer?.close();
     if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -66,6 +78,22 @@ export async function runDev(config: Config, options: { demo: boolean; dataDir: 
     await stores.close();
     await server?.stop();
   }
+}
+
+/**
+ * The outbox page's tokens: those configured, or else one made for this run, named `dev` and allowed to
+ * retry; its link carries it in the fragment, which the page reads once and which never reaches a server log.
+ */
+function outboxPageSettings(config: Config): { settings: Pick<Config, 'uiTokens' | 'uiOperators'>; fragment: string } {
+  if (config.uiTokens.length > 0) return { settings: config, fragment: '' };
+  const token = randomBytes(24).toString('base64url');
+  return { settings: { uiTokens: [{ name: 'dev', token }], uiOperators: ['dev'] }, fragment: `#token=${token}` };
+}
+
+/** Where a browser on this machine reaches a server listening on `host`. */
+function pageAddress(host: string, port: number): string {
+  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${local.includes(':') ? `[${local}]` : local}:${port}/`;
 }
 
 /** Starts the dev server unless something already answers at TEMPORAL_ADDRESS. */

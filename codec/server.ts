@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { ConfigError, type Config } from '../config';
 import { untilSignal } from '../client/signals';
 import { createLogger } from '../logging';
-import { BearerTokens } from '../ingest/auth';
+import { BearerTokens } from '../auth/bearer-tokens';
 import { HttpError, installErrorReplies, sendError } from '../ingest/errors';
 import { AesGcmCodec } from './aes-gcm';
 

@@ -71,6 +71,17 @@ const tokenPairs = z.string().transform((value, ctx) => {
   return pairs;
 });
 
+/** Comma-separated names, each as a token pair would name its holder. */
+const nameList = z.string().transform((value, ctx) => {
+  const names = value.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const bad = names.find((name) => !/^[A-Za-z0-9._:@-]{1,200}$/.test(name));
+  if (bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${bad}" is not a name (1 to 200 letters, digits or ._:@-)` });
+    return z.NEVER;
+  }
+  return [...new Set(names)];
+});
+
 /** AES-256 keys for the payload codec, `keyId=base64key` pairs; the first encrypts, all decrypt. */
 const codecKeys = z.string().transform((value, ctx) => {
   const keys: { id: string; key: Buffer }[] = [];
@@ -153,6 +164,13 @@ const settings = {
   codecHost: ['OUTBOX_SYNC_CODEC_HOST', z.string().regex(/^[^\s/]{1,255}$/, 'must be a host name or an IP address'), '127.0.0.1'],
   /** `operator=token` pairs allowed to see decrypted payloads through the codec server. */
   codecTokens: ['OUTBOX_SYNC_CODEC_TOKENS', tokenPairs, ''],
+  /** `ui`, the outbox page for operators (a process of its own, apart from ingest). Port 0 takes any free port. */
+  uiPort: ['OUTBOX_SYNC_UI_PORT', int(0, 65_535), 8090],
+  uiHost: ['OUTBOX_SYNC_UI_HOST', z.string().regex(/^[^\s/]{1,255}$/, 'must be a host name or an IP address'), '127.0.0.1'],
+  /** `name=token` pairs for the outbox page; every token may look. */
+  uiTokens: ['OUTBOX_SYNC_UI_TOKENS', tokenPairs, ''],
+  /** Names from OUTBOX_SYNC_UI_TOKENS that may also act (retry); none by default. */
+  uiOperators: ['OUTBOX_SYNC_UI_OPERATORS', nameList, ''],
   /** Backpressure: dispatchers claim no more while this many messages are in processing. */
   maxInFlight: ['OUTBOX_SYNC_MAX_IN_FLIGHT', int(1, 1_000_000), 1_000],
 } as const;
@@ -164,7 +182,7 @@ const PAIRS: [keyof Config, keyof Config][] = [
 ];
 
 /** Settings whose values are never repeated in an error (they hold tokens or keys). */
-const SECRET_SETTINGS = new Set(['INGEST_TOKENS', 'OUTBOX_SYNC_CODEC_KEYS', 'OUTBOX_SYNC_CODEC_TOKENS']);
+const SECRET_SETTINGS = new Set(['INGEST_TOKENS', 'OUTBOX_SYNC_CODEC_KEYS', 'OUTBOX_SYNC_CODEC_TOKENS', 'OUTBOX_SYNC_UI_TOKENS']);
 
 type Settings = typeof settings;
 export type Config = { [K in keyof Settings]: z.infer<Settings[K][1]> };
@@ -194,6 +212,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((config.redisTlsCaFile || config.redisTlsCertFile) && !String(config.redisUrl).startsWith('rediss:')) {
     throw new ConfigError(`${config.redisTlsCaFile ? 'REDIS_TLS_CA_FILE' : 'REDIS_TLS_CERT_FILE'}: needs a rediss:// REDIS_URL (TLS)`);
   }
+  const uiNames = new Set((config.uiTokens as Config['uiTokens']).map((t) => t.name));
+  const stranger = (config.uiOperators as Config['uiOperators']).find((name) => !uiNames.has(name));
+  if (stranger !== undefined) throw new ConfigError(`OUTBOX_SYNC_UI_OPERATORS: "${stranger}" is not a name in OUTBOX_SYNC_UI_TOKENS`);
   return config as Config;
 }
 

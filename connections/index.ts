@@ -67,8 +67,11 @@ export function temporalConnectionOptions(config: Config): { address: string; tl
   };
 }
 
-export async function connectTemporal(config: Config): Promise<{ connection: Connection; client: Client }> {
-  const connection = await Connection.connect(temporalConnectionOptions(config));
+export async function connectTemporal(config: Config, connectTimeoutMs?: number): Promise<{ connection: Connection; client: Client }> {
+  const connection = await Connection.connect({
+    ...temporalConnectionOptions(config),
+    ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }),
+  });
   // With OUTBOX_SYNC_CODEC_KEYS set, what the client sends Temporal (workflow inputs) is encrypted.
   const dataConverter = dataConverterFor(config);
   return { connection, client: new Client({ connection, namespace: config.temporalNamespace, ...(dataConverter ? { dataConverter } : {}) }) };

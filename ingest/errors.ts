@@ -2,7 +2,7 @@
  * Every refusal of the HTTP servers is one JSON line: `{"error": "...", "field": "..."}` (field when one
  * is to blame), with the status code that says whose fault it is.
  */
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface ErrorBody {
   error: string;
@@ -26,8 +26,12 @@ export function sendError(reply: FastifyReply, statusCode: number, error: string
 }
 
 /** Turns the framework's own refusals (media type, size, JSON syntax, unknown route) into the same shape. */
-export function installErrorReplies(app: FastifyInstance, onInternalError: (err: unknown) => void): void {
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, `no route ${request.method} ${request.url.split('?')[0]}`));
+export function installErrorReplies(
+  app: FastifyInstance,
+  onInternalError: (err: unknown) => void,
+  notFound: (request: FastifyRequest, reply: FastifyReply) => unknown = noRoute,
+): void {
+  app.setNotFoundHandler(notFound);
   app.setErrorHandler((err: FastifyError, _request, reply) => {
     if (err instanceof HttpError) return sendError(reply, err.statusCode, err.message, err.field);
     switch (err.code) {
@@ -49,4 +53,9 @@ export function installErrorReplies(app: FastifyInstance, onInternalError: (err:
     onInternalError(err);
     return sendError(reply, 500, 'internal error; the request may be repeated');
   });
+}
+
+/** 404 naming the method and path (without the query). */
+export function noRoute(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendError(reply, 404, `no route ${request.method} ${request.url.split('?')[0]}`);
 }

@@ -19,7 +19,7 @@ import { InvalidMessageError, validateBatch, validateMessage, type ValidMessage 
 import { IdempotencyConflictError, insertMessages } from '../outbox/enqueue';
 import { readMessage } from '../outbox/store';
 import { workflowUrl } from '../temporal/ui-links';
-import { BearerTokens } from './auth';
+import { BearerTokens } from '../auth/bearer-tokens';
 import { HttpError, installErrorReplies, sendError } from './errors';
 
 export type IngestSettings = Pick<Config, 'ingestTokens' | 'ingestMaxBodyBytes' | 'maxDataBytes' | 'temporalUiUrl' | 'temporalNamespace'>;

@@ -7,6 +7,7 @@ import { MessageStatus } from '../message/status';
 import type { Op } from '../message/validate';
 import pg from 'pg';
 import type { Queryable } from './enqueue';
+import { filterCondition, type MessageFilter } from './filter';
 
 /** A message a dispatcher, redriver or reconciler has just moved to `processing`: start its workflow. */
 export interface ClaimedMessage {
@@ -127,14 +128,21 @@ async function claimWithinCap(
   claim: (q: Queryable) => Promise<{ rows: any[] }>,
 ): Promise<{ id: string; entity: string; entity_key: string; attempts: number; created_at: Date }[]> {
   if (maxInFlight === undefined) return (await claim(db)).rows;
+  return inTransaction(db, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
+    return (await claim(client)).rows;
+  });
+}
+
+/** Runs `work` in a transaction of its own, on a connection of the pool (or on the client given). */
+async function inTransaction<T>(db: Queryable, work: (client: Queryable) => Promise<T>): Promise<T> {
   const client = db instanceof pg.Pool ? await db.connect() : db;
   try {
     await client.query('BEGIN');
     try {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
-      const { rows } = await claim(client);
+      const result = await work(client);
       await client.query('COMMIT');
-      return rows;
+      return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
@@ -263,34 +271,49 @@ export type Progress = (done: number, total: number) => void;
 /** Rows per statement in bulk operations: short transactions that do not hold many locks for long. */
 const BULK_BATCH = 5_000;
 
+/** Which messages a retry is about: these ids, every message of a status, or those a filter matches. */
+export type RetrySelection = { ids: number[] } | { status: 'dead' | 'failed' } | { filter: MessageFilter };
+
+export interface RetryOptions {
+  /** Who asks (`cli`, `ui:<name>`): recorded in each message's status history. */
+  actor?: string;
+  onProgress?: Progress;
+}
+
 /**
  * dead or failed → pending, the operator's retry: the message runs again with a fresh count of executions.
- * A retry by status walks the ids in batches, each message at most once (one that fails again meanwhile is
- * not picked up a second time). Returns the ids moved.
+ * A retry by status or filter walks the ids in batches, each message at most once (one that fails again
+ * meanwhile is not picked up a second time); only failed and dead messages move, whatever the filter says.
+ * Each batch is a transaction that names the actor, which the history trigger reads. Returns the ids moved.
  */
-export async function retryMessages(
-  db: Queryable,
-  select: { ids: number[] } | { status: 'dead' | 'failed' },
-  onProgress: Progress = () => undefined,
-): Promise<number[]> {
+export async function retryMessages(db: Queryable, select: RetrySelection, options: RetryOptions = {}): Promise<number[]> {
+  const { actor = null, onProgress = () => undefined } = options;
   const moved: number[] = [];
-  const retry = async (where: string, params: unknown[]) => {
-    const { rows } = await db.query<{ id: string }>(
-      `UPDATE outbox_messages
-          SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
-        WHERE ${where} AND status IN ('dead', 'failed')
-    RETURNING id`,
-      params,
-    );
-    return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
-  };
+  const retry = (where: string, params: unknown[]) =>
+    inTransaction(db, async (client) => {
+      if (actor !== null) await client.query(`SELECT set_config('outbox_sync.actor', $1, true)`, [actor]);
+      const { rows } = await client.query<{ id: string }>(
+        `UPDATE outbox_messages
+            SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
+          WHERE ${where} AND status IN ('dead', 'failed')
+      RETURNING id`,
+        params,
+      );
+      return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+    });
   if ('ids' in select) {
     moved.push(...(await retry('id = ANY($1::bigint[])', [select.ids])));
   } else {
-    const total = await countWhere(db, 'status = $1', [select.status]);
+    const params: unknown[] = [];
+    const filter = 'filter' in select ? select.filter : { statuses: [select.status] };
+    const where = `${filterCondition(filter, params)} AND status IN ('dead', 'failed')`;
+    const total = await countWhere(db, where, params);
     let after = 0;
     for (;;) {
-      const batch = await retry(`id IN (SELECT id FROM outbox_messages WHERE status = $1 AND id > $2 ORDER BY id LIMIT ${BULK_BATCH})`, [select.status, after]);
+      const batch = await retry(
+        `id IN (SELECT id FROM outbox_messages WHERE ${where} AND id > $${params.length + 1} ORDER BY id LIMIT ${BULK_BATCH})`,
+        [...params, after],
+      );
       if (batch.length === 0) break;
       moved.push(...batch);
       after = batch[batch.length - 1]!;

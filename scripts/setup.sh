@@ -3,7 +3,7 @@
 #   1. node_modules (npm ci when missing or out of date)
 #   2. local PostgreSQL and Redis started when they are installed but not running (default URLs only)
 #   3. the temporal CLI: on PATH, in .tools/bin, or built there with go install
-#   4. the TypeScript build, and the workflow bundle a worker loads at start
+#   4. the TypeScript build, the workflow bundle a worker loads at start, and the outbox page
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,3 +53,5 @@ fi
 
 npx tsc -p tsconfig.json
 node dist/worker/bundle.js
+# The outbox page's front end, served from dist/ui/web by `outbox-sync ui`.
+npx vite build --config ui/web/vite.config.mts --logLevel warn

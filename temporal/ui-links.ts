@@ -13,3 +13,8 @@ export function workflowsUrl(config: UiSettings, query?: string): string {
 export function workflowUrl(config: UiSettings, workflowId: string): string {
   return `${workflowsUrl(config)}/${encodeURIComponent(workflowId)}`;
 }
+
+/** One run of a workflow: its event history. */
+export function runUrl(config: UiSettings, workflowId: string, runId: string): string {
+  return `${workflowUrl(config, workflowId)}/${encodeURIComponent(runId)}/history`;
+}

@@ -343,6 +343,8 @@ describe('the outbox-sync command line, run as a process against a real outbox',
       assert.equal(run.stdout, `1 message(s) sent back to pending: ${dead}\n`);
       assert.deepEqual(await statusOf(dead!), { status: 'pending', attempts: 0 });
       assert.deepEqual(await statusOf(failed!), { status: 'failed', attempts: 1 });
+      const history = await query(`SELECT from_status, to_status, actor FROM outbox_message_history WHERE message_id = $1 ORDER BY id DESC LIMIT 1`, [dead]);
+      assert.deepEqual(history, [{ from_status: 'dead', to_status: 'pending', actor: 'cli' }], 'the status history names the command line');
     });
 
     it('sends a failed message back to pending by its id', async () => {
@@ -368,6 +370,8 @@ describe('the outbox-sync command line, run as a process against a real outbox',
       assert.equal(new Set(result.ids).size, 6_001);
       const [row] = await query<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE status = 'pending' AND attempts = 0`);
       assert.equal(Number(row!.n), 6_001);
+      const [recorded] = await query<{ n: string }>(`SELECT count(*) AS n FROM outbox_message_history WHERE to_status = 'pending' AND actor = 'cli'`);
+      assert.equal(Number(recorded!.n), 6_001, 'every batch names the command line');
     });
 
     it('leaves a completed message alone when retried by its id', async () => {

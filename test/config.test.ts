@@ -78,6 +78,10 @@ describe('settings (loadConfig)', () => {
       codecPort: 8089,
       codecHost: '127.0.0.1',
       codecTokens: [],
+      uiPort: 8090,
+      uiHost: '127.0.0.1',
+      uiTokens: [],
+      uiOperators: [],
       maxInFlight: 1_000,
     });
   });
@@ -189,6 +193,27 @@ describe('settings (loadConfig)', () => {
       const twice = configError({ INGEST_TOKENS: 'a=aaaaaaaaaaaaaaaa-secret,b=aaaaaaaaaaaaaaaa-secret' });
       assert.equal(twice, 'INGEST_TOKENS: the token of "b" is given twice; a token names one holder');
       assert.doesNotMatch(short + twice, /secret/);
+    });
+
+    it('reads OUTBOX_SYNC_UI_TOKENS as name=token pairs and OUTBOX_SYNC_UI_OPERATORS as names among them', () => {
+      const config = loadConfig({ OUTBOX_SYNC_UI_TOKENS: 'alice=aaaaaaaaaaaaaaaa1,bob=bbbbbbbbbbbbbbbb2', OUTBOX_SYNC_UI_OPERATORS: ' alice ,alice' });
+      assert.deepEqual(config.uiTokens, [
+        { name: 'alice', token: 'aaaaaaaaaaaaaaaa1' },
+        { name: 'bob', token: 'bbbbbbbbbbbbbbbb2' },
+      ]);
+      assert.deepEqual(config.uiOperators, ['alice']);
+    });
+
+    it('refuses an operator who holds no outbox page token, and a short outbox page token without showing it', () => {
+      assert.equal(
+        configError({ OUTBOX_SYNC_UI_TOKENS: 'alice=aaaaaaaaaaaaaaaa1', OUTBOX_SYNC_UI_OPERATORS: 'alice,carol' }),
+        'OUTBOX_SYNC_UI_OPERATORS: "carol" is not a name in OUTBOX_SYNC_UI_TOKENS',
+      );
+      assert.equal(configError({ OUTBOX_SYNC_UI_OPERATORS: 'alice' }), 'OUTBOX_SYNC_UI_OPERATORS: "alice" is not a name in OUTBOX_SYNC_UI_TOKENS');
+      assert.equal(configError({ OUTBOX_SYNC_UI_OPERATORS: 'al ice' }), 'OUTBOX_SYNC_UI_OPERATORS: "al ice" is not a name (1 to 200 letters, digits or ._:@-) (got "al ice")');
+      const short = configError({ OUTBOX_SYNC_UI_TOKENS: 'alice=short-secret' });
+      assert.equal(short, 'OUTBOX_SYNC_UI_TOKENS: the token of "alice" must be 16 to 512 printable characters without spaces');
+      assert.equal(configError({ OUTBOX_SYNC_UI_PORT: '70000' }), 'OUTBOX_SYNC_UI_PORT: must be at most 65535 (got "70000")');
     });
 
     it('reads OUTBOX_SYNC_CODEC_KEYS as keyId=base64 pairs of 32-byte keys, the first one first', () => {

@@ -1,4 +1,7 @@
-/** Bearer tokens from the configuration, each naming its holder (a device's source, or an operator). */
+/**
+ * Bearer tokens from the configuration, each naming its holder: a device's source (ingest), an operator
+ * (the codec server, the outbox page).
+ */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 export class BearerTokens {
@@ -14,8 +17,13 @@ export class BearerTokens {
    */
   holder(authorization: string | undefined): string | null {
     const match = /^Bearer +(\S+) *$/i.exec(authorization ?? '');
-    if (!match) return null;
-    const presented = digest(match[1]!);
+    return match ? this.holderOf(match[1]!) : null;
+  }
+
+  /** The holder of a token presented on its own (the outbox page's cookie); null when unknown. */
+  holderOf(token: string | undefined): string | null {
+    if (!token) return null;
+    const presented = digest(token);
     let found: string | null = null;
     for (const { name, digest: known } of this.digests) if (timingSafeEqual(presented, known)) found ??= name;
     return found;
