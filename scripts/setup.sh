@@ -53,7 +53,5 @@ fi
 
 npx tsc -p tsconfig.json
 node dist/worker/bundle.js
-# The outbox page's front end, served from dist/ui/web by `outbox-sync ui` (when its sources are here).
-if [ -f ui/web/vite.config.mts ]; then
-  npx vite build --config ui/web/vite.config.mts --logLevel warn
-fi
+# The outbox page's front end, served from dist/ui/web by `outbox-sync ui`.
+npx vite build --config ui/web/vite.config.mts --logLevel warn
