@@ -31,13 +31,19 @@ export function ConfirmDialog({ open, title, children, confirmLabel, onConfirm, 
     }
   }, [open]);
 
+  // Escape is told at once, in its own key event: the native close event comes later, as a task of its
+  // own that a quick next key press can overtake (the opener's click would then find the dialog still
+  // "open" in the state, and nothing would open).
+  const escaped = () => onCancel();
   const closed = () => {
+    // A close event that arrives after the dialog was opened again belongs to the earlier closing.
+    if (dialog.current?.open) return;
     if (dialog.current?.returnValue === 'confirm') onConfirm();
     else onCancel();
   };
 
   return (
-    <dialog ref={dialog} aria-labelledby={headingId} onClose={closed} className="confirm">
+    <dialog ref={dialog} aria-labelledby={headingId} onCancel={escaped} onClose={closed} className="confirm">
       <form method="dialog">
         <h2 id={headingId}>{title}</h2>
         {children}
