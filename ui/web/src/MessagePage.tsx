@@ -103,8 +103,8 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
             <Field name="Updated">
               <When iso={message.updatedAt} />
             </Field>
-            <Field name="Available">
-              <When iso={message.availableAt} />
+            <Field name={nextLabel(message.status)}>
+              <When iso={message.status === 'completed' || message.status === 'dead' ? null : message.availableAt} />
             </Field>
             <Field name="Completed">
               <When iso={message.completedAt} />
@@ -238,6 +238,14 @@ function Field({ name, children, wide = false, full = false }: { name: string; c
       <dd>{children}</dd>
     </div>
   );
+}
+
+/**
+ * What the outbox's available_at means depends on the status: when a pending message may be claimed,
+ * when a processing one's lease ends, when a failed one runs again; a completed or dead one has no next run.
+ */
+function nextLabel(status: string): string {
+  return status === 'processing' ? 'Lease ends' : status === 'pending' ? 'Available from' : 'Next run';
 }
 
 function When({ iso }: { iso: string | null }) {
