@@ -137,9 +137,13 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
               )}
             </Field>
             <Field name="Data" wide>
-              <pre className="data" tabIndex={0} aria-label="Data as JSON">
-                {JSON.stringify(message.data, null, 2)}
-              </pre>
+              {message.data === null ? (
+                message.op === 'delete' ? '— (a delete carries no data)' : '—'
+              ) : (
+                <pre className="data" tabIndex={0} aria-label="Data as JSON">
+                  {JSON.stringify(message.data, null, 2)}
+                </pre>
+              )}
             </Field>
           </dl>
 
