@@ -4,6 +4,7 @@ import { DEFAULT_STATUS, listMessages, retryMatching, type MessageFilter, type M
 import { ConfirmDialog } from './ConfirmDialog';
 import { count, dateTime, messages } from './format';
 import { useTitle } from './hooks';
+import { Notices } from './Notices';
 import { StatusBadge } from './StatusBadge';
 
 const STATUS_CHOICES = [
@@ -178,14 +179,7 @@ export function MessageList({ canRetry }: { canRetry: boolean }) {
           </button>
         )}
       </div>
-      <p role="status" className="notice">
-        {notice}
-      </p>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <Notices notice={notice} error={error} />
 
       {listing && (
         <div className="table-scroll" tabIndex={0} role="group" aria-label="Message table" aria-busy={loading}>

@@ -4,6 +4,7 @@ import { ApiError, readMessage, retryMessage, type MessageDetail } from './api';
 import { ConfirmDialog } from './ConfirmDialog';
 import { dateTime } from './format';
 import { useTitle } from './hooks';
+import { Notices } from './Notices';
 import { StatusBadge } from './StatusBadge';
 
 const RETRYABLE = new Set(['failed', 'dead']);
@@ -70,14 +71,7 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
           </button>
         )}
       </div>
-      <p role="status" className="notice">
-        {notice}
-      </p>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <Notices notice={notice} error={error} />
       {!detail && !error && <p className="muted">Loading…</p>}
 
       {detail && message && (
