@@ -18,7 +18,7 @@ import { ConfigError, type Config } from '../config';
 import { untilSignal } from '../client/signals';
 import { createLogger } from '../logging';
 import { BearerTokens } from '../auth/bearer-tokens';
-import { HttpError, installErrorReplies, sendError } from '../ingest/errors';
+import { HttpError, installErrorReplies, sendError } from '../http/errors';
 import { AesGcmCodec } from './aes-gcm';
 
 export interface CodecServerOptions {

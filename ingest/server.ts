@@ -20,7 +20,7 @@ import { IdempotencyConflictError, insertMessages } from '../outbox/enqueue';
 import { readMessage } from '../outbox/store';
 import { workflowUrl } from '../temporal/ui-links';
 import { BearerTokens } from '../auth/bearer-tokens';
-import { HttpError, installErrorReplies, sendError } from './errors';
+import { HttpError, installErrorReplies, sendError } from '../http/errors';
 
 export type IngestSettings = Pick<Config, 'ingestTokens' | 'ingestMaxBodyBytes' | 'maxDataBytes' | 'temporalUiUrl' | 'temporalNamespace'>;
 

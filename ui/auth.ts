@@ -11,7 +11,7 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BearerTokens } from '../auth/bearer-tokens';
-import { HttpError, sendError } from '../ingest/errors';
+import { HttpError, sendError } from '../http/errors';
 
 export const SESSION_COOKIE = 'outbox_sync_ui';
 

@@ -21,7 +21,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { packageRoot } from '../database/package-root';
-import { HttpError, installErrorReplies, noRoute } from '../ingest/errors';
+import { HttpError, installErrorReplies, noRoute } from '../http/errors';
 import { ALL_STATUSES, MessageStatus } from '../message/status';
 import type { MessageFilter } from '../outbox/filter';
 import { readMessage, readStatus, retryMessages } from '../outbox/store';
