@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import stringify from 'safe-stable-stringify';
+import { inTransaction } from '../database/transaction';
 import { InvalidMessageError, MessageInput, ValidMessage, ValidateOptions, validateBatch, validateMessage } from '../message/validate';
 
 /** Anything that runs queries: a pool, or a client (typically inside the producer's transaction). */
@@ -107,19 +108,12 @@ function bodyHash(m: ValidMessage): string {
  * transaction of its own on a client that is not in one, or on a pooled client for a pool.
  */
 async function atomically<T>(db: Queryable, work: (q: Queryable) => Promise<T>): Promise<T> {
-  if (db instanceof pg.Pool) {
-    const client = await db.connect();
-    try {
-      return await ownTransaction(client, work);
-    } finally {
-      client.release();
-    }
-  }
+  if (db instanceof pg.Pool) return inTransaction(db, work);
   try {
     await db.query('SAVEPOINT outbox_sync_enqueue');
   } catch (err) {
     if ((err as { code?: string }).code !== '25P01') throw err; // 25P01: not in a transaction block
-    return ownTransaction(db, work);
+    return inTransaction(db, work);
   }
   try {
     const result = await work(db);
@@ -127,18 +121,6 @@ async function atomically<T>(db: Queryable, work: (q: Queryable) => Promise<T>):
     return result;
   } catch (err) {
     await db.query('ROLLBACK TO SAVEPOINT outbox_sync_enqueue');
-    throw err;
-  }
-}
-
-async function ownTransaction<T>(client: pg.PoolClient | pg.Client, work: (q: Queryable) => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
 }

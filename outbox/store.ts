@@ -5,8 +5,8 @@
  */
 import { MessageStatus } from '../message/status';
 import type { Op } from '../message/validate';
-import pg from 'pg';
 import type { Queryable } from './enqueue';
+import { inTransaction } from '../database/transaction';
 import { filterCondition, type MessageFilter } from './filter';
 
 /** A message a dispatcher, redriver or reconciler has just moved to `processing`: start its workflow. */
@@ -132,24 +132,6 @@ async function claimWithinCap(
     await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
     return (await claim(client)).rows;
   });
-}
-
-/** Runs `work` in a transaction of its own, on a connection of the pool (or on the client given). */
-async function inTransaction<T>(db: Queryable, work: (client: Queryable) => Promise<T>): Promise<T> {
-  const client = db instanceof pg.Pool ? await db.connect() : db;
-  try {
-    await client.query('BEGIN');
-    try {
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
-  } finally {
-    if (client !== db) (client as pg.PoolClient).release();
-  }
 }
 
 /** failed → dead for messages out of executions or failed by a permanent fault. Returns how many. */
