@@ -4,10 +4,10 @@
  * Redis, read the staged copy, upsert into the target, record the outcome, publish the notification), with
  * the same stores and the same concurrency as the worker's slots, but no workflow around it.
  */
-import type { Stores } from '../connections';
-import { checkData, type Op } from '../message/validate';
-import { claimPending, markCompleted, readMessage, type ClaimedMessage } from '../outbox/store';
-import { upsertRecord } from '../target/store';
+import type { Stores } from '../stores/stores';
+import { checkData, type Op } from '../stores/outbox/validate';
+import { claimPending, markCompleted, readMessage, type ClaimedMessage } from '../stores/outbox/messages';
+import { upsertRecord } from '../stores/target/synced-records';
 
 export interface RelaySettings {
   concurrency: number;

@@ -4,7 +4,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type pg from 'pg';
-import type { TargetRecord } from '../target/store';
+import type { TargetRecord } from '../stores/target/synced-records';
 
 export interface SentMessage {
   id: number;

@@ -4,11 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config';
-import { openStores } from '../connections';
-import { InvalidMessageError, decodeUtf8, validateMessage, type ValidMessage } from '../message/validate';
-import { IdempotencyConflictError, insertMessages } from '../outbox/enqueue';
-import { readMessage, readStatus, retryMessages, pruneCompleted } from '../outbox/store';
+import { ConfigError, loadConfig, type Config } from '../config/config';
+import { openStores } from '../stores/stores';
+import { InvalidMessageError, decodeUtf8, validateMessage, type ValidMessage } from '../stores/outbox/validate';
+import { IdempotencyConflictError, insertMessages } from '../stores/outbox/enqueue';
+import { readMessage, readStatus, retryMessages, pruneCompleted } from '../stores/outbox/messages';
 import { workflowUrl } from '../temporal/ui-links';
 import { progressBar } from './progress';
 
@@ -30,7 +30,7 @@ export function buildProgram(): Command {
     .description('create or upgrade both database schemas and register the search attributes in Temporal')
     .option('--skip-temporal', 'leave the Temporal namespace alone')
     .action(async (opts: { skipTemporal?: boolean }) => {
-      const { runMigrate } = await import('./migrate');
+      const { runMigrate } = await import('./commands/migrate');
       await runMigrate(loadConfig(), { temporal: !opts.skipTemporal, log: (line) => console.log(line) });
     });
 
@@ -42,7 +42,7 @@ export function buildProgram(): Command {
     .action(async (opts: { demo?: boolean; dataDir: string }) => {
       const config = loadConfig();
       // The Temporal worker's modules load only for the commands that run one: the others start fast.
-      const { runDev } = await import('./dev');
+      const { runDev } = await import('./commands/dev');
       await runDev(config, { demo: Boolean(opts.demo), dataDir: opts.dataDir });
     });
 
@@ -51,7 +51,7 @@ export function buildProgram(): Command {
     .description('run workflows and activities (many may run at once)')
     .action(async () => {
       const config = loadConfig();
-      const { runWorker } = await import('./processes');
+      const { runWorker } = await import('../worker/run-worker');
       await runWorker(config);
     });
 
@@ -60,7 +60,7 @@ export function buildProgram(): Command {
     .description('claim pending messages, start their workflows, redrive failed ones, reconcile stuck ones')
     .action(async () => {
       const config = loadConfig();
-      const { runDispatcher } = await import('./processes');
+      const { runDispatcher } = await import('../worker/run-worker');
       await runDispatcher(config);
     });
 
@@ -69,7 +69,7 @@ export function buildProgram(): Command {
     .description('the HTTP server for devices: POST /v1/messages, GET /v1/messages/:id, /healthz, /metrics')
     .action(async () => {
       const config = loadConfig();
-      const { runIngest } = await import('../ingest');
+      const { runIngest } = await import('../servers/ingest/run-ingest');
       await runIngest(config);
     });
 
@@ -78,7 +78,7 @@ export function buildProgram(): Command {
     .description('the outbox page for operators: status, activity, failed and dead messages, retry (OUTBOX_SYNC_UI_TOKENS)')
     .action(async () => {
       const config = loadConfig();
-      const { runUi } = await import('../ui');
+      const { runUi } = await import('../servers/ui/run-ui');
       await runUi(config);
     });
 
@@ -87,7 +87,7 @@ export function buildProgram(): Command {
     .description('decrypts payloads for the Temporal UI and CLI (POST /codec/decode, /codec/encode), for operators with a token')
     .action(async () => {
       const config = loadConfig();
-      const { runCodecServer } = await import('../codec/server');
+      const { runCodecServer } = await import('../servers/codec-server');
       await runCodecServer(config);
     });
 

@@ -54,4 +54,4 @@ fi
 npx tsc -p tsconfig.json
 node dist/worker/bundle.js
 # The outbox page's front end, served from dist/ui/web by `outbox-sync ui`.
-npx vite build --config ui/web/vite.config.mts --logLevel warn
+npx vite build --config servers/ui/web/vite.config.mts --logLevel warn

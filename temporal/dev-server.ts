@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, openSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { packageRoot } from '../database/package-root';
+import { packageRoot } from '../config/package-root';
 import { SEARCH_ATTRIBUTES } from './search-attributes';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';

@@ -1,5 +1,5 @@
 /** Addresses in the Temporal Web UI, built in one place from TEMPORAL_UI_URL and the namespace. */
-import type { Config } from '../config';
+import type { Config } from '../config/config';
 
 type UiSettings = Pick<Config, 'temporalUiUrl' | 'temporalNamespace'>;
 

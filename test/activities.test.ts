@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
-import { createActivities } from '../activities';
-import { enqueue } from '../outbox/enqueue';
-import { claimPending, readMessage } from '../outbox/store';
-import { readRecord } from '../target/store';
-import { activitySettings } from '../worker';
+import { createActivities } from '../activities/activities';
+import { enqueue } from '../stores/outbox/enqueue';
+import { claimPending, readMessage } from '../stores/outbox/messages';
+import { readRecord } from '../stores/target/synced-records';
+import { activitySettings } from '../worker/worker';
 import { TestPipeline } from './support/pipeline';
 
 describe('activities on the real stores', () => {

@@ -3,8 +3,8 @@
  * of them claim at once, so a backlog waits in `pending` rather than piling up in Temporal.
  */
 import assert from 'node:assert/strict';
-import { enqueueBatch } from '../outbox/enqueue';
-import { claimFailedDue } from '../outbox/store';
+import { enqueueBatch } from '../stores/outbox/enqueue';
+import { claimFailedDue } from '../stores/outbox/messages';
 import { TestPipeline } from './support/pipeline';
 
 describe('backpressure: an in-flight cap on messages in processing', function () {

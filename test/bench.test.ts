@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findProblems, type HeldRecord, type SentMessage } from '../bench/check';
-import { packageRoot } from '../database/package-root';
+import { packageRoot } from '../config/package-root';
 import { getStack } from './support/stack';
 
 const sent: SentMessage[] = [

@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { enqueue, enqueueBatch } from '../outbox/enqueue';
+import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
 import { TestPipeline } from './support/pipeline';
 import { BIN, runCli } from './support/processes';
-import { packageRoot as ROOT } from '../database/package-root';
+import { packageRoot as ROOT } from '../config/package-root';
 
 /** The package root (this file runs from dist/test/) and its real binary. */
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, loadConfig } from '../config/config';
 
 /** Runs loadConfig(env), expects a ConfigError whose message is one line, and returns that message. */
 function configError(env: NodeJS.ProcessEnv): string {

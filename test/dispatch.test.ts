@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { enqueueBatch, enqueue } from '../outbox/enqueue';
-import { claimPending, readMessage, readMessages } from '../outbox/store';
+import { enqueueBatch, enqueue } from '../stores/outbox/enqueue';
+import { claimPending, readMessage, readMessages } from '../stores/outbox/messages';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { FaultProxy } from './support/fault-proxy';
-import { workflowIdFor } from '../message/status';
+import { workflowIdFor } from '../stores/outbox/state-machine';
 import { TestPipeline, waitFor } from './support/pipeline';
 
 describe('dispatching: each message started once, and none left behind by a crash', () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { enqueue } from '../outbox/enqueue';
-import { readMessage, retryMessages } from '../outbox/store';
-import { readRecord } from '../target/store';
+import { enqueue } from '../stores/outbox/enqueue';
+import { readMessage, retryMessages } from '../stores/outbox/messages';
+import { readRecord } from '../stores/target/synced-records';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { workflowIdFor } from '../message/status';
+import { workflowIdFor } from '../stores/outbox/state-machine';
 
 describe('faults: transient ones are retried, permanent ones fail fast, failed messages run again', () => {
   let pipeline: TestPipeline;

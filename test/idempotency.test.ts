@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { IdempotencyConflictError, enqueue, enqueueBatch } from '../outbox/enqueue';
-import { InvalidMessageError } from '../message/validate';
-import { readMessage } from '../outbox/store';
-import { readRecord } from '../target/store';
-import { workflowIdFor } from '../message/status';
-import { startExecution } from '../dispatcher';
-import { dispatcherSettings } from '../client/processes';
+import { IdempotencyConflictError, enqueue, enqueueBatch } from '../stores/outbox/enqueue';
+import { InvalidMessageError } from '../stores/outbox/validate';
+import { readMessage } from '../stores/outbox/messages';
+import { readRecord } from '../stores/target/synced-records';
+import { workflowIdFor } from '../stores/outbox/state-machine';
+import { startExecution } from '../dispatcher/dispatcher';
+import { dispatcherSettings } from '../worker/run-worker';
 import { TestPipeline } from './support/pipeline';
 
 describe('idempotent intake and idempotent executions', () => {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { loadConfig } from '../config';
-import { runMigrate } from '../client/migrate';
-import { pgSettings } from '../database/connect';
+import { loadConfig } from '../config/config';
+import { runMigrate } from '../client/commands/migrate';
+import { pgSettings } from '../stores/postgres/connect';
 import { databaseUrl, dropDatabase, getStack } from './support/stack';
 import { TestPipeline } from './support/pipeline';
-import { enqueueBatch } from '../outbox/enqueue';
-import { claimPending, markCompleted, markFailed, pruneCompleted, renewLease, retryMessages } from '../outbox/store';
+import { enqueueBatch } from '../stores/outbox/enqueue';
+import { claimPending, markCompleted, markFailed, pruneCompleted, renewLease, retryMessages } from '../stores/outbox/messages';
 
 describe('migrate', () => {
   const name = `outbox_sync_m_${randomBytes(4).toString('hex')}`;

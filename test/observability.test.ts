@@ -4,13 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { createLogger } from '../logging';
-import { workflowIdFor } from '../message/status';
-import { enqueue, enqueueBatch } from '../outbox/enqueue';
-import { readMessages } from '../outbox/store';
-import { readRecord } from '../target/store';
-import { startExecution } from '../dispatcher';
-import { dispatcherSettings } from '../client/processes';
+import { createLogger } from '../observability/logging';
+import { workflowIdFor } from '../stores/outbox/state-machine';
+import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
+import { readMessages } from '../stores/outbox/messages';
+import { readRecord } from '../stores/target/synced-records';
+import { startExecution } from '../dispatcher/dispatcher';
+import { dispatcherSettings } from '../worker/run-worker';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { ProcessGroup } from './support/processes';
 import { freePort } from './support/stack';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { enqueue, enqueueBatch } from '../outbox/enqueue';
-import { readRecord, upsertRecord } from '../target/store';
+import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
+import { readRecord, upsertRecord } from '../stores/target/synced-records';
 import { TestPipeline } from './support/pipeline';
 
 describe('order safety: the target holds the highest version completed', () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { enqueue, enqueueBatch } from '../outbox/enqueue';
-import { readMessage } from '../outbox/store';
-import { readRecord } from '../target/store';
-import { workflowIdFor } from '../message/status';
+import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
+import { readMessage } from '../stores/outbox/messages';
+import { readRecord } from '../stores/target/synced-records';
+import { workflowIdFor } from '../stores/outbox/state-machine';
 import { TestPipeline, waitFor } from './support/pipeline';
 
 describe('the pipeline, end to end on PostgreSQL, Redis and Temporal', () => {

@@ -3,8 +3,8 @@
  * syncing messages, then stopping cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { enqueueBatch } from '../outbox/enqueue';
-import { readRecord } from '../target/store';
+import { enqueueBatch } from '../stores/outbox/enqueue';
+import { readRecord } from '../stores/target/synced-records';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { ProcessGroup } from './support/processes';
 

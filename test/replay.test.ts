@@ -12,9 +12,9 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 import { DefaultLogger, Worker } from '@temporalio/worker';
 
 const quiet = new DefaultLogger('ERROR');
-import { packageRoot } from '../database/package-root';
-import { workflowIdFor } from '../message/status';
-import { enqueue } from '../outbox/enqueue';
+import { packageRoot } from '../config/package-root';
+import { workflowIdFor } from '../stores/outbox/state-machine';
+import { enqueue } from '../stores/outbox/enqueue';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { getStack } from './support/stack';
 

@@ -8,9 +8,9 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../config';
+import { loadConfig } from '../config/config';
 import { Connection } from '@temporalio/client';
-import { openStores, temporalConnectionOptions, type Stores } from '../connections';
+import { openStores, temporalConnectionOptions, type Stores } from '../stores/stores';
 import { freePort, getStack } from './support/stack';
 import { waitFor } from './support/pipeline';
 

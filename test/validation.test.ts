@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { InvalidMessageError, checkData, validateBatch, validateMessage } from '../message/validate';
+import { InvalidMessageError, checkData, validateBatch, validateMessage } from '../stores/outbox/validate';
 
 /** Runs `refuse`, expects an InvalidMessageError with a one-line message, and returns it. */
 function refusal(refuse: () => unknown): InvalidMessageError {

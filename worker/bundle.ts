@@ -7,13 +7,13 @@
 import { readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { packageRoot } from '../database/package-root';
+import { packageRoot } from '../config/package-root';
 
 export const WORKFLOW_BUNDLE_PATH = join(packageRoot, 'dist', 'workflow-bundle.js');
 const WORKFLOWS_DIR = join(packageRoot, 'dist', 'workflows');
 
 export async function writeWorkflowBundle(path = WORKFLOW_BUNDLE_PATH): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/sync-message'), logger: new DefaultLogger('WARN') });
   // Written whole or not at all: a worker starting meanwhile never reads half a bundle.
   writeFileSync(`${path}.tmp`, code);
   renameSync(`${path}.tmp`, path);

@@ -4,7 +4,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import type { PipelineMetrics } from '../metrics';
+import type { PipelineMetrics } from '../observability/metrics';
 
 export function activityTelemetry(metrics: PipelineMetrics | null): ActivityInterceptorsFactory {
   return (ctx: Context) => {

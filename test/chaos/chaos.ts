@@ -6,8 +6,8 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { enqueueBatch } from '../../outbox/enqueue';
-import type { MessageInput } from '../../message/validate';
+import { enqueueBatch } from '../../stores/outbox/enqueue';
+import type { MessageInput } from '../../stores/outbox/validate';
 import { ChaosEnvironment } from './environment';
 
 export interface ChaosOptions {

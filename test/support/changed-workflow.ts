@@ -1,7 +1,7 @@
 /** A `syncMessage` whose steps run in another order: the replay test expects it to be caught. */
 import { proxyActivities } from '@temporalio/workflow';
-import type { SyncActivities } from '../../activities';
-import type { SyncMessageInput } from '../../workflows';
+import type { SyncActivities } from '../../activities/activities';
+import type { SyncMessageInput } from '../../workflows/sync-message';
 
 const { persistToTarget, recordOutcome } = proxyActivities<SyncActivities>({ startToCloseTimeout: '10 seconds' });
 

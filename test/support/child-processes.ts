@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../database/package-root';
+import { packageRoot } from '../../config/package-root';
 
 const BIN = join(packageRoot, 'bin', 'outbox-sync');
 

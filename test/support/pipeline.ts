@@ -6,16 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import { loadConfig, type Config } from '../../config';
-import { openStores, type Stores } from '../../connections';
-import { Dispatcher, type DispatcherLogger } from '../../dispatcher';
-import { readMessages, type OutboxMessage } from '../../outbox/store';
-import { dispatcherSettings } from '../../client/processes';
-import { activitySettings, createSyncWorker } from '../../worker';
+import { loadConfig, type Config } from '../../config/config';
+import { openStores, type Stores } from '../../stores/stores';
+import { Dispatcher, type DispatcherLogger } from '../../dispatcher/dispatcher';
+import { readMessages, type OutboxMessage } from '../../stores/outbox/messages';
+import { dispatcherSettings } from '../../worker/run-worker';
+import { activitySettings, createSyncWorker } from '../../worker/worker';
 import { FaultProxy } from './fault-proxy';
 import { TEMPLATE_OUTBOX, TEMPLATE_TARGET, adminQuery, databaseUrl, dropDatabase, getStack } from './stack';
 import pg from 'pg';
-import { pgSettings } from '../../database/connect';
+import { pgSettings } from '../../stores/postgres/connect';
 
 export interface PipelineOptions {
   /** Settings by their environment names, over the fast test defaults below. */

@@ -1,7 +1,7 @@
 /** The CLI's long-running commands as child processes of a test, killed when the test ends. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { packageRoot } from '../../database/package-root';
+import { packageRoot } from '../../config/package-root';
 import type { TestPipeline } from './pipeline';
 
 export const BIN = join(packageRoot, 'bin', 'outbox-sync');

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import pg from 'pg';
-import { pgSettings } from '../../database/connect';
-import { databaseUrl, dropDatabase, migrateDatabase } from '../../database/migrate';
+import { pgSettings } from '../../stores/postgres/connect';
+import { databaseUrl, dropDatabase, migrateDatabase } from '../../stores/postgres/migrate';
 
-import { freeLoopbackPort as freePort } from '../../client/processes';
+import { freeLoopbackPort as freePort } from '../../worker/run-worker';
 
 export { databaseUrl, dropDatabase, freePort };
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
@@ -54,7 +54,7 @@ export async function setUpStack(): Promise<void> {
   let server: DevServer | null = null;
   let temporalAddress = process.env.TEMPORAL_TEST_ADDRESS;
   const ready = Promise.all([
-    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('ERROR') }),
+    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows/sync-message'), logger: new DefaultLogger('ERROR') }),
     (async () => {
       if (temporalAddress) return;
       server = await startDevServer({

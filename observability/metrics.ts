@@ -1,0 +1,113 @@
+/**
+ * Prometheus metrics (prom-client's default registry). Every process has the Node.js process metrics;
+ * each adds what it sees: the worker its activities and outcomes, the dispatcher its starts and
+ * re-executions, whoever holds an outbox pool the counts by status (read from the outbox at scrape time,
+ * so many processes report the same truth rather than partial counters).
+ */
+import client from 'prom-client';
+import type pg from 'pg';
+import { ALL_STATUSES } from '../stores/outbox/state-machine';
+import { readStatus, type OutboxStatus } from '../stores/outbox/messages';
+
+export const registry = client.register;
+
+/** Latency buckets from 5 ms to 10 minutes: a message's wait runs from milliseconds to a redrive's backoff. */
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600];
+
+let processMetrics = false;
+/** The Node.js process metrics (CPU, memory, event loop lag), once per process. */
+export function collectProcessMetrics(): void {
+  if (processMetrics) return;
+  processMetrics = true;
+  client.collectDefaultMetrics({ register: registry });
+}
+
+function metric<T extends client.Metric>(name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/** What the worker and the dispatcher count and time. Created on first use, shared by the process. */
+export function pipelineMetrics() {
+  return {
+    outcomes: metric('outbox_sync_outcomes_total', () => new client.Counter({
+      name: 'outbox_sync_outcomes_total',
+      help: 'Outcomes recorded in the outbox, by the status they left the message in (completed, failed, dead).',
+      labelNames: ['status'] as const,
+    })),
+    endToEnd: metric('outbox_sync_end_to_end_seconds', () => new client.Histogram({
+      name: 'outbox_sync_end_to_end_seconds',
+      help: 'From enqueue to the recorded outcome of a message, by that outcome.',
+      labelNames: ['status'] as const,
+      buckets: SECONDS,
+    })),
+    startDelay: metric('outbox_sync_start_delay_seconds', () => new client.Histogram({
+      name: 'outbox_sync_start_delay_seconds',
+      help: 'From enqueue to the start of the message\'s first workflow execution.',
+      buckets: SECONDS,
+    })),
+    activity: metric('outbox_sync_activity_seconds', () => new client.Histogram({
+      name: 'outbox_sync_activity_seconds',
+      help: 'Duration of each activity attempt (stageToCache is the cache stage, persistToTarget the persist stage), by result.',
+      labelNames: ['activity', 'result'] as const,
+      buckets: SECONDS,
+    })),
+    reexecutions: metric('outbox_sync_reexecutions_total', () => new client.Counter({
+      name: 'outbox_sync_reexecutions_total',
+      help: 'Executions started again: failed messages redriven, and stuck ones whose workflow was gone.',
+      labelNames: ['reason'] as const,
+    })),
+    startFailures: metric('outbox_sync_start_failures_total', () => new client.Counter({
+      name: 'outbox_sync_start_failures_total',
+      help: 'Workflow starts that failed and will be tried again.',
+    })),
+  };
+}
+
+export type PipelineMetrics = ReturnType<typeof pipelineMetrics>;
+
+/** Counts by status and the oldest pending message's age, read from the outbox at each scrape. */
+export function registerOutboxGauges(outbox: pg.Pool): void {
+  if (registry.getSingleMetric('outbox_sync_messages')) return;
+  // The three gauges are collected side by side; one outbox read per scrape serves them all.
+  let reading: { at: number; status: Promise<OutboxStatus | null> } | undefined;
+  const read = () => {
+    if (!reading || Date.now() - reading.at > 1_000) reading = { at: Date.now(), status: readStatus(outbox).catch(() => null) };
+    return reading.status;
+  };
+  new client.Gauge({
+    name: 'outbox_sync_outbox_up',
+    help: '1 if the last scrape could read the outbox, 0 if not (the other outbox gauges then keep their last values).',
+    async collect() {
+      this.set((await read()) ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_sync_oldest_pending_seconds',
+    help: 'Age of the oldest pending message (0 when none is pending).',
+    async collect() {
+      const status = await read();
+      if (status) this.set(status.oldestPendingSeconds);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_sync_messages',
+    help: 'Messages in the outbox, by status.',
+    labelNames: ['status'] as const,
+    async collect() {
+      const status = await read();
+      if (status) for (const name of ALL_STATUSES) this.set({ status: name }, status.counts[name]);
+    },
+  });
+}
+
+/** The exposition text: this process's metrics, then (if given) the Temporal SDK's own from its exporter. */
+export async function exposition(sdkMetricsUrl?: string): Promise<string> {
+  const own = await registry.metrics();
+  if (!sdkMetricsUrl) return own;
+  try {
+    const response = await fetch(sdkMetricsUrl, { signal: AbortSignal.timeout(2_000) });
+    return `${own}\n${await response.text()}`;
+  } catch {
+    return own;
+  }
+}

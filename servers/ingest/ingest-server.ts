@@ -1,0 +1,178 @@
+/**
+ * The HTTP server for business devices. A device authenticates with a bearer token from INGEST_TOKENS; the
+ * token names the source its messages are stored under and the only source whose messages it may read.
+ *
+ *   POST /v1/messages       one message (an object) or a batch (an array, stored all or none) → 202
+ *   GET  /v1/messages/:id   status, attempts, last error, workflow id, timestamps, Temporal UI link
+ *   GET  /healthz           200 when the outbox database answers, 503 naming what is down
+ *   GET  /metrics           Prometheus text from prom-client's default registry
+ *
+ * Messages are checked by the one validator the library and the CLI use (message/validate.ts), so a
+ * field is refused with the same words everywhere, and stored by outbox/enqueue.ts; 202 comes after the
+ * commit.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import { collectProcessMetrics, exposition, registry } from '../../observability/metrics';
+import type { Config } from '../../config/config';
+import { InvalidMessageError, validateBatch, validateMessage, type ValidMessage } from '../../stores/outbox/validate';
+import { IdempotencyConflictError, insertMessages } from '../../stores/outbox/enqueue';
+import { readMessage } from '../../stores/outbox/messages';
+import { workflowUrl } from '../../temporal/ui-links';
+import { BearerTokens } from '../http/bearer-tokens';
+import { HttpError, installErrorReplies, sendError } from '../http/errors';
+
+export type IngestSettings = Pick<Config, 'ingestTokens' | 'ingestMaxBodyBytes' | 'maxDataBytes' | 'temporalUiUrl' | 'temporalNamespace'>;
+
+export interface IngestStores {
+  outbox: pg.Pool;
+}
+
+export interface IngestOptions {
+  /** Called with unexpected errors (answered 500). */
+  onInternalError?: (err: unknown) => void;
+  /** How long /healthz waits for the database. */
+  healthTimeoutMs?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The source the bearer token names. */
+    source: string;
+  }
+}
+
+export function buildIngestServer(stores: IngestStores, config: IngestSettings, options: IngestOptions = {}): FastifyInstance {
+  const tokens = new BearerTokens(config.ingestTokens);
+  const app = Fastify({ bodyLimit: config.ingestMaxBodyBytes, logger: false, return503OnClosing: true });
+  // Only JSON is accepted: without this, text/plain would be read as a string and refused as a message.
+  app.removeContentTypeParser('text/plain');
+  // JSON bodies must be valid UTF-8: the default parser would replace bad bytes with U+FFFD and store
+  // a message that is not what the device sent. Past that check, Fastify's own (prototype-safe) parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      done(new HttpError(400, 'the body is not valid UTF-8'), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+  installErrorReplies(app, options.onInternalError ?? ((err) => console.error(err)));
+  collectProcessMetrics();
+  app.decorateRequest('source', '');
+
+  app.get('/healthz', async (_request, reply) => {
+    const outbox = await check(stores.outbox.query('SELECT 1'), options.healthTimeoutMs ?? 2_000);
+    const healthy = outbox === 'ok';
+    return reply.code(healthy ? 200 : 503).send({ status: healthy ? 'ok' : 'unavailable', checks: { outbox } });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    return reply.type(registry.contentType).send(await exposition());
+  });
+
+  app.register(
+    async (v1) => {
+      // Before the body is read: a request without a valid token costs no parsing.
+      v1.addHook('onRequest', async (request, reply) => {
+        const source = tokens.holder(request.headers.authorization);
+        if (source === null) {
+          reply.header('WWW-Authenticate', 'Bearer');
+          const reason = request.headers.authorization ? 'the bearer token is not known' : 'an Authorization: Bearer <token> header is required';
+          return sendError(reply, 401, reason);
+        }
+        request.source = source;
+      });
+
+      v1.post('/messages', async (request, reply) => {
+        if (request.body === undefined) throw new HttpError(415, 'Content-Type must be application/json');
+        const batch = Array.isArray(request.body);
+        const messages = refuseInvalid(() =>
+          batch ? validateBatch(request.body, { maxDataBytes: config.maxDataBytes }) : [validateMessage(request.body, { maxDataBytes: config.maxDataBytes })],
+        );
+        const stored = messages.map((message, i) => ownSource(message, request.source, batch ? `[${i}].source` : 'source'));
+        let ids: number[];
+        try {
+          ids = await insertMessages(stores.outbox, stored);
+        } catch (err) {
+          if (err instanceof IdempotencyConflictError) throw new HttpError(409, err.message, 'idempotencyKey');
+          throw err;
+        }
+        return reply.code(202).send(batch ? { ids } : { id: ids[0] });
+      });
+
+      v1.get<{ Params: { id: string } }>('/messages/:id', async (request, reply) => {
+        const id = parseId(request.params.id);
+        const message = await readMessage(stores.outbox, id);
+        if (!message) throw new HttpError(404, `message ${id} does not exist`);
+        // Another source's message is refused, not hidden: ids are sequential, so hiding them protects nothing.
+        if (message.source !== request.source) throw new HttpError(403, `message ${id} belongs to another source`);
+        return reply.send({
+          id: message.id,
+          source: message.source,
+          entity: message.entity,
+          key: message.key,
+          op: message.op,
+          version: message.version,
+          status: message.status,
+          attempts: message.attempts,
+          lastError: message.lastError,
+          workflowId: message.workflowId,
+          temporalUi: message.workflowId ? workflowUrl(config, message.workflowId) : null,
+          createdAt: message.createdAt.toISOString(),
+          updatedAt: message.updatedAt.toISOString(),
+          completedAt: message.completedAt?.toISOString() ?? null,
+        });
+      });
+    },
+    { prefix: '/v1' },
+  );
+
+  return app;
+}
+
+function refuseInvalid(validate: () => ValidMessage[]): ValidMessage[] {
+  try {
+    return validate();
+  } catch (err) {
+    if (err instanceof InvalidMessageError) throw new HttpError(400, err.message, err.field || undefined);
+    throw err;
+  }
+}
+
+/** A message is stored under the token's source; naming another source is not this token's to do. */
+function ownSource(message: ValidMessage, source: string, field: string): ValidMessage {
+  if (message.source !== null && message.source !== source) {
+    throw new HttpError(403, `${field}: this token writes for source "${source}", not "${message.source}"`, field);
+  }
+  return { ...message, source };
+}
+
+function parseId(text: string): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new HttpError(400, `id: "${text}" is not a message id (a positive integer up to ${Number.MAX_SAFE_INTEGER})`, 'id');
+  }
+  return Number(text);
+}
+
+/** 'ok', or 'down: <reason>' when the check fails or takes longer than the timeout. */
+async function check(probe: Promise<unknown>, timeoutMs: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([probe, timeout]);
+    return 'ok';
+  } catch (err) {
+    probe.catch(() => undefined);
+    return `down: ${(err as Error).message.split('\n')[0]}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The worker process: runs `syncMessage` workflows and their activities on the task queue. Many workers
+ * may run at once. SIGINT/SIGTERM stop polling and let running activities finish within the grace time;
+ * anything cut short is retried by Temporal on another worker.
+ */
+import type { DataConverter } from '@temporalio/common';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivitySettings } from '../activities/activities';
+import type { TransitionedMessage } from '../stores/outbox/messages';
+import type { Config } from '../config/config';
+import type { Stores } from '../stores/stores';
+import type { PipelineMetrics } from '../observability/metrics';
+import { activityTelemetry } from './telemetry';
+import { freshWorkflowBundle } from './bundle';
+
+/** Steps (activities, local or not) one worker runs at once: the SDK's default, made explicit for the bench's baseline. */
+export const WORKER_SLOTS = 100;
+
+export interface SyncWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  stores: Pick<Stores, 'outbox' | 'target' | 'cache'>;
+  settings: ActivitySettings;
+  /** A bundle (tests build one per run); otherwise the one built with the code (worker/bundle.ts), or one made at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Counts and times activities and outcomes when given (the processes give it; tests may not). */
+  metrics?: PipelineMetrics;
+  /** Encrypts payloads (codec/dataConverterFor); the SDK's default when undefined. */
+  dataConverter?: DataConverter;
+  options?: Partial<WorkerOptions>;
+}
+
+export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, metrics, dataConverter, options }: SyncWorkerOptions): Promise<Worker> {
+  const prebuilt = workflowBundle ? null : freshWorkflowBundle();
+  workflowBundle ??= prebuilt ? { codePath: prebuilt } : undefined;
+  const onOutcome = metrics
+    ? (message: TransitionedMessage) => {
+        metrics.outcomes.inc({ status: message.status });
+        metrics.endToEnd.observe({ status: message.status }, (Date.now() - message.createdAt.getTime()) / 1000);
+      }
+    : undefined;
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows/sync-message') }),
+    activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings, onOutcome }),
+    interceptors: { activity: [activityTelemetry(metrics ?? null)] },
+    ...(dataConverter ? { dataConverter } : {}),
+    maxConcurrentActivityTaskExecutions: WORKER_SLOTS,
+    maxConcurrentLocalActivityExecutions: WORKER_SLOTS,
+    shutdownGraceTime: '10 seconds',
+    ...options,
+  });
+}
+
+export function activitySettings(config: Config): ActivitySettings {
+  return {
+    maxExecutions: config.maxExecutions,
+    redriveBaseMs: config.redriveBaseMs,
+    redriveMaxMs: config.redriveMaxMs,
+    maxDataBytes: config.maxDataBytes,
+  };
+}
