@@ -23,7 +23,7 @@ import { loadConfig } from '../config/config';
 import { openStores, type Stores } from '../stores/stores';
 import { packageRoot } from '../config/package-root';
 import { databaseUrl, dropDatabase, migrateDatabase } from '../stores/postgres/migrate';
-import { freeLoopbackPort as freePort } from '../worker/run-worker';
+import { freeLoopbackPort as freePort } from '../observability/metrics-server';
 import type { MessageInput } from '../stores/outbox/validate';
 import { enqueueBatch } from '../stores/outbox/enqueue';
 import { DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS, findTemporalBinary, startDevServer, type DevServer } from '../temporal/dev-server';

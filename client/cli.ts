@@ -60,7 +60,7 @@ export function buildProgram(): Command {
     .description('claim pending messages, start their workflows, redrive failed ones, reconcile stuck ones')
     .action(async () => {
       const config = loadConfig();
-      const { runDispatcher } = await import('../worker/run-worker');
+      const { runDispatcher } = await import('../dispatcher/run-dispatcher');
       await runDispatcher(config);
     });
 

@@ -1,10 +1,8 @@
-/** Opens (and closes) the clients that the processes share: both databases, Redis and Temporal. */
+/** Opens (and closes) the stores that the processes share: both databases and Redis. */
 import { readFileSync } from 'node:fs';
-import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import Redis, { type RedisOptions } from 'ioredis';
 import pg from 'pg';
 import { Cache } from './cache';
-import { dataConverterFor } from '../temporal/data-converter';
 import type { Config } from '../config/config';
 import { pgSettings } from './postgres/connect';
 
@@ -50,29 +48,4 @@ function redisTls(config: Config): Pick<RedisOptions, 'tls'> {
       ...(files.cert ? { cert: readFileSync(files.cert), key: readFileSync(files.key) } : {}),
     },
   };
-}
-
-/** Address, TLS (private CA, mTLS client pair, server name) and API key, for the client and the worker alike. */
-export function temporalConnectionOptions(config: Config): { address: string; tls?: TLSConfig | boolean; apiKey?: string } {
-  const tls: TLSConfig = {
-    ...(config.temporalTlsServerName ? { serverNameOverride: config.temporalTlsServerName } : {}),
-    ...(config.temporalTlsCaFile ? { serverRootCACertificate: readFileSync(config.temporalTlsCaFile) } : {}),
-    ...(config.temporalTlsCertFile ? { clientCertPair: { crt: readFileSync(config.temporalTlsCertFile), key: readFileSync(config.temporalTlsKeyFile) } } : {}),
-  };
-  const useTls = config.temporalTls || Object.keys(tls).length > 0 || config.temporalApiKey !== '';
-  return {
-    address: config.temporalAddress,
-    ...(useTls ? { tls } : {}),
-    ...(config.temporalApiKey ? { apiKey: config.temporalApiKey } : {}),
-  };
-}
-
-export async function connectTemporal(config: Config, connectTimeoutMs?: number): Promise<{ connection: Connection; client: Client }> {
-  const connection = await Connection.connect({
-    ...temporalConnectionOptions(config),
-    ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }),
-  });
-  // With OUTBOX_SYNC_CODEC_KEYS set, what the client sends Temporal (workflow inputs) is encrypted.
-  const dataConverter = dataConverterFor(config);
-  return { connection, client: new Client({ connection, namespace: config.temporalNamespace, ...(dataConverter ? { dataConverter } : {}) }) };
 }

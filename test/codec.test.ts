@@ -11,7 +11,7 @@ import { Client } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { AesGcmCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, dataConverterFor } from '../temporal/data-converter';
-import { dispatcherSettings } from '../worker/run-worker';
+import { dispatcherSettings } from '../dispatcher/run-dispatcher';
 import { packageRoot } from '../config/package-root';
 import { findTemporalBinary } from '../temporal/dev-server';
 import { enqueue } from '../stores/outbox/enqueue';

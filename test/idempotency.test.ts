@@ -5,7 +5,7 @@ import { readMessage } from '../stores/outbox/messages';
 import { readRecord } from '../stores/target/synced-records';
 import { workflowIdFor } from '../stores/outbox/state-machine';
 import { startExecution } from '../dispatcher/dispatcher';
-import { dispatcherSettings } from '../worker/run-worker';
+import { dispatcherSettings } from '../dispatcher/run-dispatcher';
 import { TestPipeline } from './support/pipeline';
 
 describe('idempotent intake and idempotent executions', () => {

@@ -10,7 +10,7 @@ import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
 import { readMessages } from '../stores/outbox/messages';
 import { readRecord } from '../stores/target/synced-records';
 import { startExecution } from '../dispatcher/dispatcher';
-import { dispatcherSettings } from '../worker/run-worker';
+import { dispatcherSettings } from '../dispatcher/run-dispatcher';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { ProcessGroup } from './support/processes';
 import { freePort } from './support/stack';

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/config';
 import { Connection } from '@temporalio/client';
-import { openStores, temporalConnectionOptions, type Stores } from '../stores/stores';
+import { openStores, type Stores } from '../stores/stores';
+import { temporalConnectionOptions } from '../temporal/connection';
 import { freePort, getStack } from './support/stack';
 import { waitFor } from './support/pipeline';
 

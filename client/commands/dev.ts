@@ -10,7 +10,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { dataConverterFor } from '../../temporal/data-converter';
 import type { Config } from '../../config/config';
-import { openStores, temporalConnectionOptions, type Stores } from '../../stores/stores';
+import { openStores, type Stores } from '../../stores/stores';
+import { temporalConnectionOptions } from '../../temporal/connection';
 import { Dispatcher } from '../../dispatcher/dispatcher';
 import { createLogger, type Logger } from '../../observability/logging';
 import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../../observability/metrics';
@@ -24,7 +25,10 @@ import { workflowsUrl } from '../../temporal/ui-links';
 import { buildUiServer } from '../../servers/ui/ui-server';
 import { activitySettings, createSyncWorker } from '../../worker/worker';
 import { runMigrate } from './migrate';
-import { dispatcherLogger, dispatcherSettings, installRuntime, startMetrics, untilSignal } from '../../worker/run-worker';
+import { dispatcherLogger, dispatcherSettings } from '../../dispatcher/run-dispatcher';
+import { startMetrics } from '../../observability/metrics-server';
+import { untilSignal } from '../../servers/until-signal';
+import { installRuntime } from '../../worker/runtime';
 
 export async function runDev(config: Config, options: { demo: boolean; dataDir: string }): Promise<void> {
   const logger = createLogger(config, 'dev');

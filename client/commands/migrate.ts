@@ -1,6 +1,6 @@
 import { Connection } from '@temporalio/client';
 import type { Config } from '../../config/config';
-import { temporalConnectionOptions } from '../../stores/stores';
+import { temporalConnectionOptions } from '../../temporal/connection';
 import { migrateDatabase } from '../../stores/postgres/migrate';
 import { registerSearchAttributes } from '../../temporal/search-attributes-register';
 

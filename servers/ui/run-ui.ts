@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import pg from 'pg';
 import { ConfigError, type Config } from '../../config/config';
-import { connectTemporal } from '../../stores/stores';
+import { connectTemporal } from '../../temporal/connection';
 import { pgSettings } from '../../stores/postgres/connect';
 import { untilSignal } from '../until-signal';
 import { createLogger } from '../../observability/logging';

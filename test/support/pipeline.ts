@@ -10,7 +10,7 @@ import { loadConfig, type Config } from '../../config/config';
 import { openStores, type Stores } from '../../stores/stores';
 import { Dispatcher, type DispatcherLogger } from '../../dispatcher/dispatcher';
 import { readMessages, type OutboxMessage } from '../../stores/outbox/messages';
-import { dispatcherSettings } from '../../worker/run-worker';
+import { dispatcherSettings } from '../../dispatcher/run-dispatcher';
 import { activitySettings, createSyncWorker } from '../../worker/worker';
 import { FaultProxy } from './fault-proxy';
 import { TEMPLATE_OUTBOX, TEMPLATE_TARGET, adminQuery, databaseUrl, dropDatabase, getStack } from './stack';

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { pgSettings } from '../../stores/postgres/connect';
 import { databaseUrl, dropDatabase, migrateDatabase } from '../../stores/postgres/migrate';
 
-import { freeLoopbackPort as freePort } from '../../worker/run-worker';
+import { freeLoopbackPort as freePort } from '../../observability/metrics-server';
 
 export { databaseUrl, dropDatabase, freePort };
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
