@@ -6,7 +6,8 @@
  */
 import type { Stores } from '../stores/stores';
 import { checkData, type Op } from '../stores/outbox/validate';
-import { claimPending, markCompleted, readMessage, type ClaimedMessage } from '../stores/outbox/messages';
+import { readMessage } from '../stores/outbox/messages';
+import { claimPending, recordCompleted, type ClaimedMessage } from '../stores/outbox/state-machine';
 import { upsertRecord } from '../stores/target/synced-records';
 
 export interface RelaySettings {
@@ -25,7 +26,7 @@ export async function relayPending(stores: Pick<Stores, 'outbox' | 'target' | 'c
 
   async function next(): Promise<ClaimedMessage | undefined> {
     while (queue.length === 0 && !exhausted) {
-      claiming ??= claimPending(stores.outbox, settings.claimBatchSize, settings.leaseMs, 'relay-').then((claimed) => {
+      claiming ??= claimPending(stores.outbox, { limit: settings.claimBatchSize, leaseMs: settings.leaseMs, workflowIdPrefix: 'relay-' }).then((claimed) => {
         if (claimed.length === 0) exhausted = true;
         queue.push(...claimed);
         claiming = null;
@@ -37,7 +38,7 @@ export async function relayPending(stores: Pick<Stores, 'outbox' | 'target' | 'c
 
   async function relayOne(claim: ClaimedMessage): Promise<void> {
     const message = await readMessage(stores.outbox, claim.id);
-    if (!message || message.status !== 'processing' || message.attempts !== claim.attempt) return;
+    if (!message || message.status !== 'processing' || message.executions !== claim.execution) return;
     const op = message.op as Op;
     checkData(op, message.data, settings.maxDataBytes);
     const data = op === 'delete' ? '' : JSON.stringify(message.data);
@@ -46,9 +47,10 @@ export async function relayPending(stores: Pick<Stores, 'outbox' | 'target' | 'c
     const fromCache = copy && copy.version === message.version && copy.messageId === message.id;
     const value = op === 'delete' ? null : fromCache ? JSON.parse(copy.data) : message.data;
     await upsertRecord(stores.target, { entity: message.entity, key: message.key, version: message.version, data: value, deleted: op === 'delete', messageId: message.id });
-    const done = await markCompleted(stores.outbox, message.id, claim.attempt);
-    if (!done) return;
-    await stores.cache.publish('succeeded', { messageId: done.id, entity: done.entity, key: done.key, version: done.version, status: done.status, attempt: done.attempts });
+    const result = await recordCompleted(stores.outbox, { id: message.id, execution: claim.execution });
+    if (!result.moved) return;
+    const done = result.message;
+    await stores.cache.publish('succeeded', { messageId: done.id, entity: done.entity, key: done.key, version: done.version, status: done.status, attempt: done.executions });
     completed++;
   }
 

@@ -8,7 +8,8 @@ import { ConfigError, loadConfig, type Config } from '../config/config';
 import { openStores } from '../stores/stores';
 import { InvalidMessageError, decodeUtf8, validateMessage, type ValidMessage } from '../stores/outbox/validate';
 import { IdempotencyConflictError, insertMessages } from '../stores/outbox/enqueue';
-import { readMessage, readStatus, retryMessages, pruneCompleted } from '../stores/outbox/messages';
+import { publicMessage, readMessage, readStatus, pruneCompleted } from '../stores/outbox/messages';
+import { retryMessages } from '../stores/outbox/state-machine';
 import { workflowUrl } from '../temporal/ui-links';
 import { progressBar } from './progress';
 
@@ -130,7 +131,7 @@ export function buildProgram(): Command {
         const message = await readMessage(outbox, messageId);
         if (!message) throw new UsageError(`message ${messageId} does not exist`);
         const temporalUi = message.workflowId ? workflowUrl(config, message.workflowId) : null;
-        if (opts.json) return console.log(JSON.stringify({ ...message, temporalUi }));
+        if (opts.json) return console.log(JSON.stringify({ ...publicMessage(message), temporalUi }));
         const rows: [string, unknown][] = [
           ['id', message.id],
           ['status', message.status],
@@ -139,7 +140,7 @@ export function buildProgram(): Command {
           ['op', message.op],
           ['version', message.version],
           ['source', message.source ?? '-'],
-          ['attempts', message.attempts],
+          ['attempts', message.executions],
           ['last error', message.lastError ?? '-'],
           ['workflow id', message.workflowId ?? '- (not started yet)'],
           ['temporal ui', temporalUi ?? '-'],

@@ -9,7 +9,8 @@ import { DefaultLogger } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../activities/activities';
 import { enqueue } from '../stores/outbox/enqueue';
-import { claimPending, readMessage } from '../stores/outbox/messages';
+import { readMessage } from '../stores/outbox/messages';
+import { claimPending } from '../stores/outbox/state-machine';
 import { readRecord } from '../stores/target/synced-records';
 import { activitySettings } from '../worker/worker';
 import { TestPipeline } from './support/pipeline';
@@ -33,9 +34,9 @@ describe('activities on the real stores', () => {
   /** Enqueues and claims a message, as a dispatcher would; returns the claim. */
   async function claimed(message: Parameters<typeof enqueue>[1]) {
     const id = await enqueue(pipeline.stores.outbox, message);
-    const claims = await claimPending(pipeline.stores.outbox, 10, 60_000, pipeline.config.workflowIdPrefix);
+    const claims = await claimPending(pipeline.stores.outbox, { limit: 10, leaseMs: 60_000, workflowIdPrefix: pipeline.config.workflowIdPrefix });
     const claim = claims.find((c) => c.id === id)!;
-    return { messageId: id, attempt: claim.attempt };
+    return { messageId: id, execution: claim.execution };
   }
 
   it('persists from the outbox copy when the cache lost the staged data (flush, eviction, restart)', async () => {
@@ -79,7 +80,7 @@ describe('activities on the real stores', () => {
 
   it('does nothing for an execution that no longer holds the claim', async () => {
     const claim = await claimed({ entity: 'order', key: '5', data: { n: 5 } });
-    const late = { messageId: claim.messageId, attempt: claim.attempt - 1 };
+    const late = { messageId: claim.messageId, execution: claim.execution - 1 };
     assert.deepEqual(await run(activities.stageToCache, late), { state: 'not-claimed' });
     assert.equal(await pipeline.stores.cache.read('order', '5'), null, 'nothing staged');
     assert.deepEqual(await run(activities.recordOutcome, { ...late, outcome: 'completed' }), { status: 'not-claimed' });
@@ -104,13 +105,13 @@ describe('activities on the real stores', () => {
     assert.deepEqual(await run(activities.recordOutcome, { ...transient, outcome: 'failed', error: 'timeout', permanent: false }), { status: 'failed' });
     const failed = await readMessage(pipeline.stores.outbox, transient.messageId);
     assert.equal(failed!.lastErrorKind, 'transient');
-    assert.ok(failed!.availableAt.getTime() > Date.now(), 'runs again after a backoff');
+    assert.ok(failed!.nextRunAt.getTime() > Date.now(), 'runs again after a backoff');
     // Its last allowed execution fails too: dead.
-    await pipeline.stores.outbox.query(`UPDATE outbox_messages SET status = 'processing', attempts = $2 WHERE id = $1`, [
+    await pipeline.stores.outbox.query(`UPDATE outbox_messages SET status = 'processing', executions = $2, lease_ends_at = now() + interval '1 minute' WHERE id = $1`, [
       transient.messageId,
       pipeline.config.maxExecutions,
     ]);
-    const last = { messageId: transient.messageId, attempt: pipeline.config.maxExecutions };
+    const last = { messageId: transient.messageId, execution: pipeline.config.maxExecutions };
     assert.deepEqual(await run(activities.recordOutcome, { ...last, outcome: 'failed', error: 'timeout', permanent: false }), { status: 'dead' });
   });
 });

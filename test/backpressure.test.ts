@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { enqueueBatch } from '../stores/outbox/enqueue';
-import { claimFailedDue } from '../stores/outbox/messages';
+import { claimFailedDue } from '../stores/outbox/state-machine';
 import { TestPipeline } from './support/pipeline';
 
 describe('backpressure: an in-flight cap on messages in processing', function () {
@@ -62,11 +62,11 @@ describe('backpressure: an in-flight cap on messages in processing', function ()
       Array.from({ length: 10 }, (_, i) => ({ entity: 'order', key: `f${i}`, data: { i } })),
     );
     // Seven failed and due, three in processing; a cap of five leaves room for two.
-    await outbox.query(`UPDATE outbox_messages SET status = 'failed', attempts = 1, available_at = now() - interval '1 second' WHERE id IN (SELECT id FROM outbox_messages ORDER BY id LIMIT 7)`);
-    await outbox.query(`UPDATE outbox_messages SET status = 'processing', attempts = 1 WHERE status = 'pending'`);
-    assert.equal((await claimFailedDue(outbox, 100, 60_000, 5, 5)).length, 2);
+    await outbox.query(`UPDATE outbox_messages SET status = 'failed', executions = 1, next_run_at = now() - interval '1 second' WHERE id IN (SELECT id FROM outbox_messages ORDER BY id LIMIT 7)`);
+    await outbox.query(`UPDATE outbox_messages SET status = 'processing', executions = 1, lease_ends_at = now() + interval '1 minute' WHERE status = 'pending'`);
+    assert.equal((await claimFailedDue(outbox, { limit: 100, leaseMs: 60_000, maxExecutions: 5, maxInFlight: 5 })).length, 2);
     assert.equal(await processing(), 5);
-    assert.equal((await claimFailedDue(outbox, 100, 60_000, 5, 5)).length, 0);
-    assert.equal((await claimFailedDue(outbox, 100, 60_000, 5)).length, 5, 'without a cap, every due message');
+    assert.equal((await claimFailedDue(outbox, { limit: 100, leaseMs: 60_000, maxExecutions: 5, maxInFlight: 5 })).length, 0);
+    assert.equal((await claimFailedDue(outbox, { limit: 100, leaseMs: 60_000, maxExecutions: 5 })).length, 5, 'without a cap, every due message');
   });
 });

@@ -58,7 +58,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
   }
 
   async function statusOf(id: number): Promise<{ status: string; attempts: number }> {
-    const [row] = await query<{ status: string; attempts: number }>('SELECT status, attempts FROM outbox_messages WHERE id = $1', [id]);
+    const [row] = await query<{ status: string; attempts: number }>('SELECT status, executions AS attempts FROM outbox_messages WHERE id = $1', [id]);
     assert.ok(row, `message ${id} exists`);
     return row;
   }
@@ -66,7 +66,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
   /** `n` messages inserted with plain SQL, already in `status` (completed ones finished a day ago). */
   async function insertRows(n: number, status: 'completed' | 'dead'): Promise<void> {
     await query(
-      `INSERT INTO outbox_messages (entity, entity_key, version, data, status, attempts, completed_at)
+      `INSERT INTO outbox_messages (entity, entity_key, version, data, status, executions, completed_at)
        SELECT 'order', 'bulk-' || g, g, '{}', $2, 1, CASE WHEN $2 = 'completed' THEN now() - interval '1 day' END
          FROM generate_series(1, $1::int) g`,
       [n, status],
@@ -303,7 +303,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
 
     it('links a message with a workflow to its execution in the Temporal UI', async () => {
       const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '42', data: {} });
-      await query(`UPDATE outbox_messages SET status = 'failed', attempts = 2, last_error = 'target down', workflow_id = $2 WHERE id = $1`, [id, `wf-${id}`]);
+      await query(`UPDATE outbox_messages SET status = 'failed', executions = 2, last_error = 'target down', workflow_id = $2 WHERE id = $1`, [id, `wf-${id}`]);
       const run = await cli(['inspect', String(id), '--json']);
       assert.equal(run.code, 0, run.stderr);
       const message = JSON.parse(run.stdout);
@@ -336,8 +336,8 @@ describe('the outbox-sync command line, run as a process against a real outbox',
         { entity: 'order', key: '1', data: {} },
         { entity: 'order', key: '2', data: {} },
       ]);
-      await query(`UPDATE outbox_messages SET status = 'dead', attempts = 3, last_error = 'boom' WHERE id = $1`, [dead]);
-      await query(`UPDATE outbox_messages SET status = 'failed', attempts = 1 WHERE id = $1`, [failed]);
+      await query(`UPDATE outbox_messages SET status = 'dead', executions = 3, last_error = 'boom' WHERE id = $1`, [dead]);
+      await query(`UPDATE outbox_messages SET status = 'failed', executions = 1 WHERE id = $1`, [failed]);
       const run = await cli(['retry', '--dead']);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout, `1 message(s) sent back to pending: ${dead}\n`);
@@ -352,7 +352,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
         { entity: 'order', key: '1', data: {} },
         { entity: 'order', key: '2', data: {} },
       ]);
-      await query(`UPDATE outbox_messages SET status = 'failed', attempts = 2 WHERE id = ANY($1::bigint[])`, [[failed, other]]);
+      await query(`UPDATE outbox_messages SET status = 'failed', executions = 2 WHERE id = ANY($1::bigint[])`, [[failed, other]]);
       const run = await cli(['retry', String(failed)]);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout, `1 message(s) sent back to pending: ${failed}\n`);
@@ -368,7 +368,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
       const result = JSON.parse(run.stdout);
       assert.equal(result.retried, 6_001);
       assert.equal(new Set(result.ids).size, 6_001);
-      const [row] = await query<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE status = 'pending' AND attempts = 0`);
+      const [row] = await query<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE status = 'pending' AND executions = 0`);
       assert.equal(Number(row!.n), 6_001);
       const [recorded] = await query<{ n: string }>(`SELECT count(*) AS n FROM outbox_message_history WHERE to_status = 'pending' AND actor = 'cli'`);
       assert.equal(Number(recorded!.n), 6_001, 'every batch names the command line');
@@ -376,7 +376,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
 
     it('leaves a completed message alone when retried by its id', async () => {
       const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: {} });
-      await query(`UPDATE outbox_messages SET status = 'completed', attempts = 1, completed_at = now() WHERE id = $1`, [id]);
+      await query(`UPDATE outbox_messages SET status = 'completed', executions = 1, completed_at = now() WHERE id = $1`, [id]);
       const run = await cli(['retry', String(id)]);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout, '0 message(s) sent back to pending\n');

@@ -27,7 +27,7 @@ describe('the Temporal dev server the project starts', () => {
     const handle = await new Client({ connection }).workflow.start('syncMessage', {
       taskQueue: 'nobody-polls-this',
       workflowId: 'survives-restart',
-      args: [{ messageId: 1, attempt: 1 }],
+      args: [{ messageId: 1, execution: 1 }],
     });
     await connection.close();
 

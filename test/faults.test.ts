@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { enqueue } from '../stores/outbox/enqueue';
-import { readMessage, retryMessages } from '../stores/outbox/messages';
+import { readMessage } from '../stores/outbox/messages';
+import { retryMessages } from '../stores/outbox/state-machine';
 import { readRecord } from '../stores/target/synced-records';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { workflowIdFor } from '../stores/outbox/state-machine';
+import { workflowIdFor } from '../temporal/workflow-id';
 
 describe('faults: transient ones are retried, permanent ones fail fast, failed messages run again', () => {
   let pipeline: TestPipeline;
@@ -37,7 +38,7 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
       await waitForRetriedStep(id);
       await proxy.restore();
       const [done] = await pipeline.waitForStatus([id], ['completed']);
-      assert.equal(done!.attempts, 1, 'Temporal retried the step inside the first execution');
+      assert.equal(done!.executions, 1, 'Temporal retried the step inside the first execution');
       assert.deepEqual((await readRecord(pipeline.stores.target, 'order', part))!.data, { part });
     });
   }
@@ -58,7 +59,7 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     assert.match(failedBad!.lastError!, /stageToCache: InvalidMessage: data: must be a JSON object/);
     assert.match(failedNoData!.lastError!, /data: is required for an upsert/);
     assert.equal(failedBad!.lastErrorKind, 'permanent');
-    assert.equal(failedBad!.attempts, 1, 'a permanent fault is not executed again');
+    assert.equal(failedBad!.executions, 1, 'a permanent fault is not executed again');
     const history = await pipeline.client.workflow.getHandle(workflowIdFor(bad!, pipeline.config.workflowIdPrefix)).fetchHistory();
     // The steps run as local activities: one marker each, naming the step and its attempt.
     const steps = history.events!.flatMap((e) => {
@@ -95,7 +96,7 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     assert.equal(failed!.lastErrorKind, 'transient');
     await pipeline.targetProxy!.restore();
     const [done] = await pipeline.waitForStatus([id], ['completed']);
-    assert.ok(done!.attempts >= 2, `executed again (attempts ${done!.attempts})`);
+    assert.ok(done!.executions >= 2, `executed again (attempts ${done!.executions})`);
     assert.equal(done!.lastError, null);
     assert.deepEqual((await readRecord(pipeline.stores.target, 'order', '3'))!.data, { c: 3 });
   });
@@ -115,7 +116,7 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     const fine = await enqueue(outbox, { entity: 'order', key: 'fine', data: { f: 1 } });
     await pipeline.waitForStatus([fine], ['completed']);
     const [dead] = await pipeline.waitForStatus([poison], ['dead']);
-    assert.equal(dead!.attempts, 3);
+    assert.equal(dead!.executions, 3);
     assert.match(dead!.lastError!, /poison record refused by the target/);
 
     await pipeline.targetAdmin('DROP TRIGGER refuse_poison ON synced_records');
@@ -123,7 +124,7 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     // Back to pending; a dispatcher may already have claimed it again.
     assert.notEqual((await readMessage(outbox, poison))!.status, 'dead');
     const [done] = await pipeline.waitForStatus([poison], ['completed']);
-    assert.equal(done!.attempts, 1, 'a retry starts a fresh count of executions');
+    assert.equal(done!.executions, 1, 'a retry starts a fresh count of executions');
     assert.deepEqual((await readRecord(pipeline.stores.target, 'order', 'poison'))!.data, { p: 1 });
   });
 });

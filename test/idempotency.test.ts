@@ -3,7 +3,7 @@ import { IdempotencyConflictError, enqueue, enqueueBatch } from '../stores/outbo
 import { InvalidMessageError } from '../stores/outbox/validate';
 import { readMessage } from '../stores/outbox/messages';
 import { readRecord } from '../stores/target/synced-records';
-import { workflowIdFor } from '../stores/outbox/state-machine';
+import { workflowIdFor } from '../temporal/workflow-id';
 import { startExecution } from '../dispatcher/dispatcher';
 import { dispatcherSettings } from '../dispatcher/run-dispatcher';
 import { TestPipeline } from './support/pipeline';
@@ -122,7 +122,7 @@ describe('idempotent intake and idempotent executions', () => {
       const dispatcher = pipeline.createDispatcher();
       assert.equal(await dispatcher.dispatchOnce(), 1);
       const settings = dispatcherSettings(pipeline.config);
-      const claim = { id, entity: 'order', key: '1', attempt: 1 };
+      const claim = { id, entity: 'order', key: '1', execution: 1 };
       // No worker runs, so the first run is still open: both starts return it.
       const runA = await startExecution(pipeline.client, claim, settings);
       const runB = await startExecution(pipeline.client, claim, settings);
@@ -147,13 +147,13 @@ describe('idempotent intake and idempotent executions', () => {
       const syncedAt = async () => (await target.query('SELECT synced_at FROM synced_records')).rows[0].synced_at;
       const syncedBefore = await syncedAt();
 
-      const runId = await startExecution(pipeline.client, { id, entity: 'order', key: '1', attempt: 1 }, settings);
+      const runId = await startExecution(pipeline.client, { id, entity: 'order', key: '1', execution: 1 }, settings);
       const result = await pipeline.client.workflow.getHandle(workflowIdFor(id, settings.workflowIdPrefix), runId).result();
       assert.deepEqual(result, { status: 'skipped' });
 
       const after = await readMessage(outbox, id);
       assert.equal(after!.status, 'completed');
-      assert.equal(after!.attempts, before!.attempts);
+      assert.equal(after!.executions, before!.executions);
       assert.deepEqual(after!.updatedAt, before!.updatedAt);
       assert.deepEqual(await readRecord(target, 'order', '1'), recordBefore);
       assert.deepEqual(await syncedAt(), syncedBefore);

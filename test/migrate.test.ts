@@ -4,10 +4,15 @@ import pg from 'pg';
 import { loadConfig } from '../config/config';
 import { runMigrate } from '../client/commands/migrate';
 import { pgSettings } from '../stores/postgres/connect';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../config/package-root';
+import { ensureDatabase, migrateDatabase } from '../stores/postgres/migrate';
 import { databaseUrl, dropDatabase, getStack } from './support/stack';
 import { TestPipeline } from './support/pipeline';
 import { enqueueBatch } from '../stores/outbox/enqueue';
-import { claimPending, markCompleted, markFailed, pruneCompleted, renewLease, retryMessages } from '../stores/outbox/messages';
+import { pruneCompleted } from '../stores/outbox/messages';
+import { claimPending, recordCompleted, recordFailure, renewLease, retryMessages } from '../stores/outbox/state-machine';
 
 describe('migrate', () => {
   const name = `outbox_sync_m_${randomBytes(4).toString('hex')}`;
@@ -30,7 +35,7 @@ describe('migrate', () => {
     assert.deepEqual(lines, ['outbox: up to date', 'target: up to date', 'temporal: search attributes present']);
 
     for (const [db, table, migrations] of [
-      [config.outboxDatabaseUrl, 'outbox_messages', 2],
+      [config.outboxDatabaseUrl, 'outbox_messages', 3],
       [config.targetDatabaseUrl, 'synced_records', 1],
     ] as const) {
       const client = new pg.Client(pgSettings(db));
@@ -58,38 +63,75 @@ describe('migrate', () => {
     it('records a batch claim as one history row per message, in one statement, with no actor', async () => {
       const { outbox } = pipeline.stores;
       const ids = await enqueueBatch(outbox, [1, 2, 3].map((n) => ({ entity: 'order', key: `k${n}`, data: { n } })));
-      const claimed = await claimPending(outbox, 10, 60_000, 'wf-');
+      const claimed = await claimPending(outbox, { limit: 10, leaseMs: 60_000, workflowIdPrefix: 'wf-' });
       assert.deepEqual(claimed.map((m) => m.id), ids);
       const { rows } = await outbox.query(
-        'SELECT message_id::int AS id, from_status, to_status, attempts, error, actor, at FROM outbox_message_history ORDER BY id',
+        'SELECT message_id::int AS id, from_status, to_status, executions, error, actor, at FROM outbox_message_history ORDER BY id',
       );
       assert.deepEqual(
         rows.map(({ at: _at, ...row }) => row),
-        ids.map((id) => ({ id, from_status: 'pending', to_status: 'processing', attempts: 1, error: null, actor: null })),
+        ids.map((id) => ({ id, from_status: 'pending', to_status: 'processing', executions: 1, error: null, actor: null })),
       );
       // One statement: every row has its transaction's time.
       assert.equal(new Set(rows.map((r) => r.at.getTime())).size, 1);
     });
 
-    it('records a failure with its reason, skips an update that changes neither status nor attempts, and goes with a pruned message', async () => {
+    it('records a failure with its reason, skips an update that changes neither status nor executions, and goes with a pruned message', async () => {
       const { outbox } = pipeline.stores;
       const [id] = await enqueueBatch(outbox, [{ entity: 'order', key: 'k', data: {} }]);
-      const [claim] = await claimPending(outbox, 1, 60_000, 'wf-');
-      assert.ok(await renewLease(outbox, id!, claim!.attempt, 60_000));
-      await markFailed(outbox, id!, 1, { error: 'target refused', kind: 'transient', retryInMs: 0 });
+      const [claim] = await claimPending(outbox, { limit: 1, leaseMs: 60_000, workflowIdPrefix: 'wf-' });
+      assert.ok(await renewLease(outbox, { id: id!, execution: claim!.execution, leaseMs: 60_000 }));
+      await recordFailure(outbox, { id: id!, execution: 1 }, { error: 'target refused', kind: 'transient', retryInMs: 0, maxExecutions: 3 });
       const history = await outbox.query('SELECT to_status, error FROM outbox_message_history WHERE message_id = $1 ORDER BY id', [id]);
       assert.deepEqual(history.rows, [
         { to_status: 'processing', error: null },
         { to_status: 'failed', error: 'target refused' },
       ]);
       await retryMessages(outbox, { ids: [id!] }, { actor: 'cli' });
-      const [again] = await claimPending(outbox, 1, 60_000, 'wf-');
-      await markCompleted(outbox, id!, again!.attempt);
+      const [again] = await claimPending(outbox, { limit: 1, leaseMs: 60_000, workflowIdPrefix: 'wf-' });
+      await recordCompleted(outbox, { id: id!, execution: again!.execution });
       await outbox.query(`UPDATE outbox_messages SET completed_at = now() - interval '2 days' WHERE id = $1`, [id]);
       assert.equal(await pruneCompleted(outbox, 86_400_000), 1);
       const left = await outbox.query('SELECT count(*)::int AS n FROM outbox_message_history');
       assert.equal(left.rows[0].n, 0);
     });
+  });
+
+  it('upgrades an outbox at 002 to 003 in place: executions kept, the lease of a processing message moved to its own column, plain-SQL inserts unchanged', async () => {
+    const url = databaseUrl(getStack().postgresUrl, `${name}_upgrade`);
+    await ensureDatabase(url);
+    const client = new pg.Client(pgSettings(url));
+    await client.connect();
+    try {
+      // The outbox as 002 left it, by the files of that time.
+      await client.query('CREATE TABLE outbox_sync_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      for (const file of ['001_outbox_messages.sql', '002_message_history.sql']) {
+        await client.query(readFileSync(join(packageRoot, 'stores', 'migrations', 'outbox', file), 'utf8'));
+        await client.query('INSERT INTO outbox_sync_migrations (name) VALUES ($1)', [`outbox/${file}`]);
+      }
+      const { rows } = await client.query<{ id: string }>(
+        `INSERT INTO outbox_messages (entity, entity_key, data, status, attempts, available_at) VALUES
+           ('order', 'running', '{}', 'processing', 2, '2030-01-01T00:00:00Z'),
+           ('order', 'backing-off', '{}', 'failed', 1, '2030-01-02T00:00:00Z')
+         RETURNING id`,
+      );
+      const [running, failed] = rows.map((r) => Number(r.id));
+      assert.deepEqual((await migrateDatabase(url, 'outbox')).applied, ['outbox/003_executions_and_lease.sql']);
+
+      const after = await client.query(`SELECT id::int, status, executions, next_run_at, lease_ends_at FROM outbox_messages ORDER BY id`);
+      assert.deepEqual(after.rows, [
+        { id: running, status: 'processing', executions: 2, next_run_at: new Date('2030-01-01T00:00:00Z'), lease_ends_at: new Date('2030-01-01T00:00:00Z') },
+        { id: failed, status: 'failed', executions: 1, next_run_at: new Date('2030-01-02T00:00:00Z'), lease_ends_at: null },
+      ]);
+      // A producer's plain-SQL insert names neither column, as before; the history trigger follows the rename.
+      await client.query(`INSERT INTO outbox_messages (entity, entity_key, op, version, data) VALUES ('order', 'new', 'upsert', 1, '{}')`);
+      await client.query(`UPDATE outbox_messages SET status = 'dead' WHERE id = $1`, [failed]);
+      const history = await client.query('SELECT from_status, to_status, executions FROM outbox_message_history WHERE message_id = $1', [failed]);
+      assert.deepEqual(history.rows, [{ from_status: 'failed', to_status: 'dead', executions: 1 }]);
+    } finally {
+      await client.end();
+      await dropDatabase(getStack().postgresUrl, `${name}_upgrade`);
+    }
   });
 
   it('reaches Temporal with the TLS settings: TEMPORAL_TLS=true cannot talk to the plain-text dev server', async () => {

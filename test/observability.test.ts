@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../observability/logging';
-import { workflowIdFor } from '../stores/outbox/state-machine';
+import { workflowIdFor } from '../temporal/workflow-id';
 import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
 import { readMessages } from '../stores/outbox/messages';
 import { readRecord } from '../stores/target/synced-records';
@@ -51,7 +51,7 @@ describe('operating the processes: metrics and logs', () => {
     await pipeline.waitForStatus(ids, ['completed'], 90_000);
     for (let k = 0; k < 10; k++) assert.equal((await readRecord(pipeline.stores.target, 'order', `k${k}`))!.version, String(30 + k + 1));
     // Two dispatchers, one claim each: every message ran exactly one execution.
-    assert.deepEqual(new Set((await readMessages(pipeline.stores.outbox, ids)).map((m) => m.attempts)), new Set([1]));
+    assert.deepEqual(new Set((await readMessages(pipeline.stores.outbox, ids)).map((m) => m.executions)), new Set([1]));
 
     const workers = await Promise.all(ports.workers.map(scrape));
     const completed = workers.map((s) => sampleValue(s, 'outbox_sync_outcomes_total', { status: 'completed' }));
@@ -85,7 +85,7 @@ describe('operating the processes: metrics and logs', () => {
     // claim, and stops.
     const settings = dispatcherSettings(pipeline.config);
     await pipeline.client.workflow.getHandle(workflowIdFor(synced, settings.workflowIdPrefix)).result();
-    const runId = await startExecution(pipeline.client, { id: synced, entity: 'customer', key: 'c1', attempt: 99 }, settings);
+    const runId = await startExecution(pipeline.client, { id: synced, entity: 'customer', key: 'c1', execution: 99 }, settings);
     const line = await waitFor('the worker to log about the late execution', async () =>
       worker
         .stderr()

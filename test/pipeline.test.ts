@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
 import { readMessage } from '../stores/outbox/messages';
 import { readRecord } from '../stores/target/synced-records';
-import { workflowIdFor } from '../stores/outbox/state-machine';
+import { workflowIdFor } from '../temporal/workflow-id';
 import { TestPipeline, waitFor } from './support/pipeline';
 
 describe('the pipeline, end to end on PostgreSQL, Redis and Temporal', () => {
@@ -24,7 +24,7 @@ describe('the pipeline, end to end on PostgreSQL, Redis and Temporal', () => {
     // With no worker yet, a dispatcher claims the message and starts its workflow, which waits.
     pipeline.startDispatcher();
     const claimed = await pipeline.waitForStatus([id], ['processing']);
-    assert.equal(claimed[0]!.attempts, 1);
+    assert.equal(claimed[0]!.executions, 1);
     assert.equal(claimed[0]!.workflowId, workflowIdFor(id, pipeline.config.workflowIdPrefix));
 
     await pipeline.startWorker();

@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { workflowIdFor } from '../stores/outbox/state-machine';
+import { workflowIdFor } from '../temporal/workflow-id';
 import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
-import { readMessage, retryMessages } from '../stores/outbox/messages';
+import { readMessage } from '../stores/outbox/messages';
+import { retryMessages } from '../stores/outbox/state-machine';
 import { readRecord } from '../stores/target/synced-records';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { activitySettings, createSyncWorker } from '../worker/worker';
@@ -65,7 +66,7 @@ describe('recovery: poison messages and messages stuck in processing', function 
       assert.deepEqual((await readRecord(p.stores.target, 'order', 'k0'))!.data, { n: 0 }, 'the newer version behind the poison is in the target');
 
       const [dead] = await p.waitForStatus([poison], ['dead'], 90_000);
-      assert.equal(dead!.attempts, 3, 'dead after the maximum of executions');
+      assert.equal(dead!.executions, 3, 'dead after the maximum of executions');
       assert.match(dead!.lastError!, /persistToTarget: .*the target cannot take this record \(retries exhausted\)/);
       const failures = await p.streamEntries('failed');
       assert.ok(failures.some((f) => f.messageId === String(poison) && f.status === 'dead'), 'its death is published');
@@ -75,7 +76,7 @@ describe('recovery: poison messages and messages stuck in processing', function 
       const [done] = await p.waitForStatus([poison], ['completed']);
       // A fresh count of executions: 1, or 2 when the retry's start joined the dead execution's run while
       // it was still closing and the reconciler started it again after the lease (README, known limits).
-      assert.ok(done!.attempts <= 2, `the retry started a fresh count of executions (attempts ${done!.attempts})`);
+      assert.ok(done!.executions <= 2, `the retry started a fresh count of executions (attempts ${done!.executions})`);
       // Version 1 never overwrites the version 2 that went ahead of it.
       assert.deepEqual((await readRecord(p.stores.target, 'order', 'k0'))!.data, { n: 0 });
     });
@@ -154,7 +155,7 @@ describe('recovery: poison messages and messages stuck in processing', function 
       const dispatcher = p.createDispatcher({}, client);
       await waitFor('the reconciler to restart it', async () => ((await dispatcher.reconcileOnce()) === 1 ? true : undefined), 20_000);
       const [done] = await p.waitForStatus([id], ['completed']);
-      assert.equal(done!.attempts, 2, 'a second execution, started by the reconciler');
+      assert.equal(done!.executions, 2, 'a second execution, started by the reconciler');
       assert.deepEqual((await readRecord(p.stores.target, 'order', done!.key))!.data, { key: done!.key });
     }
 
@@ -193,7 +194,7 @@ describe('recovery: poison messages and messages stuck in processing', function 
       const p = (pipeline = await TestPipeline.create({ env: LEASE }));
       // As a dispatcher that died right after its claim committed leaves it.
       const { rows } = await p.stores.outbox.query<{ id: string }>(
-        `INSERT INTO outbox_messages (entity, entity_key, data, status, attempts, workflow_id, available_at)
+        `INSERT INTO outbox_messages (entity, entity_key, data, status, executions, workflow_id, lease_ends_at)
          VALUES ('order', 'never-started', '{"key": "never-started"}', 'processing', 1, 'placeholder', now() - interval '1 second')
          RETURNING id`,
       );
@@ -258,7 +259,7 @@ describe('recovery: poison messages and messages stuck in processing', function 
           return p.waitForStatus(ids, ['completed']);
         });
         assert.deepEqual(
-          done.map((m) => m.attempts),
+          done.map((m) => m.executions),
           [2, 2, 2],
           'each ran a second execution, started by the reconciler',
         );

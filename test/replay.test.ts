@@ -13,7 +13,7 @@ import { DefaultLogger, Worker } from '@temporalio/worker';
 
 const quiet = new DefaultLogger('ERROR');
 import { packageRoot } from '../config/package-root';
-import { workflowIdFor } from '../stores/outbox/state-machine';
+import { workflowIdFor } from '../temporal/workflow-id';
 import { enqueue } from '../stores/outbox/enqueue';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { getStack } from './support/stack';

@@ -72,13 +72,13 @@ describe('ui: the outbox page server', () => {
     const ids: number[] = [];
     for (const row of rows) {
       const { rows: inserted } = await pipeline.stores.outbox.query(
-        `INSERT INTO outbox_messages (entity, entity_key, source, data, status, attempts, last_error)
+        `INSERT INTO outbox_messages (entity, entity_key, source, data, status, executions, last_error)
          VALUES ($1, $2, $3, '{}', $4, $5, $6) RETURNING id`,
         [row.entity ?? 'order', row.key ?? `k${ids.length}`, row.source ?? null, row.status, row.status === 'pending' ? 0 : 1, row.error ?? null],
       );
       ids.push(Number(inserted[0].id));
     }
-    // As a claim would have named them (this changes neither status nor attempts: no history).
+    // As a claim would have named them (this changes neither status nor executions: no history).
     await pipeline.stores.outbox.query(`UPDATE outbox_messages SET workflow_id = 'wf-' || id WHERE id = ANY($1::bigint[]) AND status <> 'pending'`, [ids]);
     return ids;
   }
@@ -244,7 +244,7 @@ describe('ui: the outbox page server', () => {
         assert.equal(answer.statusCode, 200, answer.payload);
         assert.deepEqual(answer.body, { retried: [id] });
         const message = (await readMessage(pipeline.stores.outbox, id))!;
-        assert.deepEqual([message.status, message.attempts], ['pending', 0]);
+        assert.deepEqual([message.status, message.executions], ['pending', 0]);
       }
       assertRefused(
         await call(`/api/messages/${completed}/retry`, { body: {} }),
@@ -459,7 +459,7 @@ describe('ui: the outbox page server', () => {
       assert.deepEqual(retried.body, { retried: [bad] });
       await waitFor('the retried message to die again', async () => {
         const m = await readMessage(outbox, bad);
-        return m!.status === 'dead' && m!.attempts === 1 ? true : undefined;
+        return m!.status === 'dead' && m!.executions === 1 ? true : undefined;
       });
       const again = await waitFor('both runs in Temporal visibility', async () => {
         const body = (await call(`/api/messages/${bad}`)).body;

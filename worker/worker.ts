@@ -6,7 +6,7 @@
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivitySettings } from '../activities/activities';
-import type { TransitionedMessage } from '../stores/outbox/messages';
+import type { MessageState } from '../stores/outbox/state-machine';
 import type { Config } from '../config/config';
 import type { Stores } from '../stores/stores';
 import type { PipelineMetrics } from '../observability/metrics';
@@ -35,7 +35,7 @@ export function createSyncWorker({ connection, namespace, taskQueue, stores, set
   const prebuilt = workflowBundle ? null : freshWorkflowBundle();
   workflowBundle ??= prebuilt ? { codePath: prebuilt } : undefined;
   const onOutcome = metrics
-    ? (message: TransitionedMessage) => {
+    ? (message: MessageState) => {
         metrics.outcomes.inc({ status: message.status });
         metrics.endToEnd.observe({ status: message.status }, (Date.now() - message.createdAt.getTime()) / 1000);
       }

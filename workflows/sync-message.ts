@@ -11,6 +11,7 @@
 import { RetryState } from '@temporalio/common';
 import { ActivityFailure, ApplicationFailure, patched, proxyActivities, proxyLocalActivities, TemporalFailure, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import type { SyncActivities } from '../activities/activities';
+import { PERMANENT_FAILURE_TYPES } from './failures';
 
 /** Temporal's retries of the cache and target steps within one execution (set from the configuration). */
 export interface StepRetrySettings {
@@ -22,8 +23,10 @@ export interface StepRetrySettings {
 
 export interface SyncMessageInput {
   messageId: number;
-  /** The execution number the claim started; outcomes are recorded against it and no other. */
-  attempt: number;
+  /** The execution the claim started; outcomes are recorded against it and no other. */
+  execution: number;
+  /** The same, as executions started before `execution` was named so carry it. */
+  attempt?: number;
   retry: StepRetrySettings;
 }
 
@@ -32,9 +35,6 @@ export interface SyncMessageResult {
   status: 'completed' | 'failed' | 'dead' | 'skipped';
   error?: string;
 }
-
-/** Failure types that no retry can fix. Activities throw them as non-retryable ApplicationFailures. */
-export const PERMANENT_FAILURE_TYPES = ['InvalidMessage', 'TargetRejected'];
 
 /**
  * Executions started by this code try each step first as a local activity: the worker runs it right inside
@@ -51,7 +51,7 @@ export const LOCAL_STEPS_PATCH = 'local-steps';
 export async function syncMessage(input: SyncMessageInput): Promise<SyncMessageResult> {
   const localFirst = patched(LOCAL_STEPS_PATCH);
   const steps = localFirst ? localFirstSteps(input.retry) : taskQueueSteps(input.retry);
-  const claim = { messageId: input.messageId, attempt: input.attempt };
+  const claim = { messageId: input.messageId, execution: input.execution ?? input.attempt! };
   try {
     const staged = await steps.stageToCache(claim);
     if (staged.state === 'not-claimed') return { status: 'skipped' };
@@ -81,7 +81,7 @@ function stepRetry(retry: StepRetrySettings) {
     maximumInterval: retry.maxIntervalMs,
     backoffCoefficient: 2,
     maximumAttempts: retry.maxAttempts,
-    nonRetryableErrorTypes: PERMANENT_FAILURE_TYPES,
+    nonRetryableErrorTypes: [...PERMANENT_FAILURE_TYPES],
   };
 }
 

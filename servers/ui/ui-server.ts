@@ -24,7 +24,8 @@ import { packageRoot } from '../../config/package-root';
 import { HttpError, installErrorReplies, noRoute } from '../http/errors';
 import { ALL_STATUSES, MessageStatus } from '../../stores/outbox/state-machine';
 import type { MessageFilter } from '../../stores/outbox/filter';
-import { readMessage, readStatus, retryMessages } from '../../stores/outbox/messages';
+import { publicMessage, readMessage, readStatus } from '../../stores/outbox/messages';
+import { retryMessages } from '../../stores/outbox/state-machine';
 import { InvalidCursorError, listMessages, readActivity, readHistory } from '../../stores/outbox/views';
 import type { Execution } from '../../temporal/executions';
 import { runUrl, workflowUrl } from '../../temporal/ui-links';
@@ -131,10 +132,11 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
           readHistory(stores.outbox, id),
           message.workflowId ? executionsOf(message.workflowId) : Promise.resolve({ executions: [], executionsError: null }),
         ]);
+        const shown = publicMessage(message);
         return {
           message: {
-            ...message,
-            availableAt: message.availableAt.toISOString(),
+            ...shown,
+            availableAt: shown.availableAt.toISOString(),
             createdAt: message.createdAt.toISOString(),
             updatedAt: message.updatedAt.toISOString(),
             completedAt: message.completedAt?.toISOString() ?? null,

@@ -1,24 +1,35 @@
 /**
- * The life of an outbox message. Every transition is one guarded SQL statement in outbox/store.ts that
- * names the state (or states) it leaves, so a late or duplicated activity can never move a message back.
+ * The life of an outbox message, and the only place its status changes. Each transition is one named
+ * function and one guarded SQL statement that names the state (or states) it leaves, so a late or
+ * duplicated activity can never move a message back.
  *
- *            claim                 recordCompleted
- *   pending ────────▶ processing ─────────────────▶ completed   (terminal)
- *      ▲                │   ▲
- *      │ recordFailed   │   │ redrive (after a backoff, executions < maximum)
- *      │                ▼   │
- *      │              failed ──────────────────────▶ dead
- *      │                      executions = maximum,
- *      │                      or a permanent fault
- *      └──────────── retry (operator) ─────────────── dead, failed
+ *            claimPending (dispatcher)        recordCompleted (activities)
+ *   pending ──────────────────────▶ processing ─────────────────────────────▶ completed ──▶ (prune deletes)
+ *      ▲                              │  ▲  │ ▲
+ *      │            recordFailure     │  │  │ │ claimAbandoned (reconciler: no workflow runs; a new execution)
+ *      │  (activities, reconciler)    │  │  └─┘ renewLease (reconciler: its workflow still runs)
+ *      │                              ▼  │ claimFailedDue (redriver, once the backoff has passed)
+ *      │                            failed
+ *      │                              │ markDeadExhausted (redriver: out of executions, or a permanent fault)
+ *      │                              ▼
+ *      │                             dead ◀── recordFailure, when it was the last execution or permanent
+ *      └─────── retryMessages (operator: CLI or outbox page) ─────── dead, failed
  *
  * - pending: accepted, waiting for a dispatcher to claim it.
- * - processing: claimed; a workflow `outbox-message-<id>` is (or is about to be) running for it. The
- *   reconciler restarts the workflow of a message left here longer than the lease with none running.
+ * - processing: claimed; a workflow `outbox-message-<id>` is (or is about to be) running for it, until
+ *   `lease_ends_at`. The reconciler checks on a message left here past its lease.
  * - completed: the target holds this version or a newer one.
- * - failed: the last execution failed; `last_error` says why. The redriver runs it again on a backoff.
- * - dead: failed for good; only an operator's `retry` brings it back (to pending).
+ * - failed: the last execution failed; `last_error` says why; the redriver runs it again from `next_run_at`.
+ * - dead: failed for good; only an operator's retry brings it back (to pending).
+ *
+ * `executions` counts the message's executions (workflow runs); every outcome is recorded against the
+ * execution that holds the claim and no other. Times come from the database's clock (`now()`) unless a
+ * caller passes `now` (tests advance a clock of their own instead of waiting for leases and backoffs).
  */
+import type { Queryable } from './enqueue';
+import { inTransaction } from '../postgres/transaction';
+import { filterCondition, type MessageFilter } from './filter';
+
 export const MessageStatus = Object.freeze({
   pending: 'pending',
   processing: 'processing',
@@ -31,12 +42,309 @@ export type MessageStatus = (typeof MessageStatus)[keyof typeof MessageStatus];
 
 export const ALL_STATUSES: readonly MessageStatus[] = Object.values(MessageStatus);
 
-export const DEFAULT_WORKFLOW_ID_PREFIX = 'outbox-message-';
+/** Why an execution failed: a transient fault may pass on another execution, a permanent one will not. */
+export const FailureKind = Object.freeze({ transient: 'transient', permanent: 'permanent' } as const);
+export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind];
+
+/** A message a dispatcher, redriver or reconciler has just moved to `processing`: start its workflow. */
+export interface ClaimedMessage {
+  id: number;
+  entity: string;
+  key: string;
+  /** The execution this claim starts (1 for the first). Outcomes are recorded against it. */
+  execution: number;
+  createdAt: Date;
+}
+
+/** A message as a transition left it (or as it is, when the transition did not apply). */
+export interface MessageState {
+  id: number;
+  entity: string;
+  key: string;
+  version: string;
+  status: MessageStatus;
+  executions: number;
+  createdAt: Date;
+}
 
 /**
- * The workflow id of a message's executions: every run of message 42 is `outbox-message-42`. Deployments
- * that share a Temporal namespace give each outbox its own prefix, since ids restart in every database.
+ * The result of a transition on one message: it moved, and this is what it holds now; or it did not
+ * (another part got there first), and this is what it holds instead (null: the message is gone).
  */
-export function workflowIdFor(messageId: number | string, prefix = DEFAULT_WORKFLOW_ID_PREFIX): string {
-  return `${prefix}${messageId}`;
+export type Transition = { moved: true; message: MessageState } | { moved: false; current: MessageState | null };
+
+/** When the caller does not say, the database's clock. */
+export interface At {
+  now?: Date;
+}
+
+const NOW = (param: number) => `coalesce($${param}::timestamptz, now())`;
+
+const CLAIMED_COLUMNS = 'id, entity, entity_key, executions, created_at';
+
+type ClaimedRow = { id: string; entity: string; entity_key: string; executions: number; created_at: Date };
+
+function toClaimed(row: ClaimedRow): ClaimedMessage {
+  return { id: Number(row.id), entity: row.entity, key: row.entity_key, execution: row.executions, createdAt: row.created_at };
+}
+
+export interface ClaimOptions extends At {
+  limit: number;
+  leaseMs: number;
+  /** Claims stop where the count of messages in processing would pass this (see claimWithinCap). */
+  maxInFlight?: number;
+}
+
+/**
+ * pending → processing for up to `limit` messages, oldest first (dispatcher). SKIP LOCKED lets many
+ * dispatchers claim side by side without waiting on or double-claiming each other's rows.
+ */
+export async function claimPending(db: Queryable, options: ClaimOptions & { workflowIdPrefix: string }): Promise<ClaimedMessage[]> {
+  const { limit, leaseMs, maxInFlight, workflowIdPrefix, now } = options;
+  // The batch is chosen once (MATERIALIZED): as a subquery joined to the UPDATE, the planner may rescan
+  // it for every row, each rescan finding new unlocked rows, and claim far past the limit.
+  const rows = await claimWithinCap(db, maxInFlight, (q) =>
+    q.query(
+      `WITH due AS MATERIALIZED (
+         SELECT id FROM outbox_messages WHERE status = 'pending'
+          ORDER BY id LIMIT greatest(0, least($1, $4 - (SELECT count(*) FROM outbox_messages WHERE status = 'processing')))
+          FOR UPDATE SKIP LOCKED)
+       UPDATE outbox_messages m
+          SET status = 'processing', executions = m.executions + 1, workflow_id = $3 || m.id,
+              lease_ends_at = ${NOW(5)} + $2 * interval '1 millisecond', updated_at = ${NOW(5)}
+         FROM due
+        WHERE m.id = due.id AND m.status = 'pending'
+    RETURNING m.id, m.entity, m.entity_key, m.executions, m.created_at`,
+      [limit, leaseMs, workflowIdPrefix, inFlightBound(maxInFlight), now ?? null],
+    ),
+  );
+  return rows.map(toClaimed).sort((a, b) => a.id - b.id);
+}
+
+/** failed → processing for failed messages whose backoff has passed and that may still run (redriver). */
+export async function claimFailedDue(db: Queryable, options: ClaimOptions & { maxExecutions: number }): Promise<ClaimedMessage[]> {
+  const { limit, leaseMs, maxInFlight, maxExecutions, now } = options;
+  const rows = await claimWithinCap(db, maxInFlight, (q) =>
+    q.query(
+      `WITH due AS MATERIALIZED (
+         SELECT id FROM outbox_messages
+          WHERE status = 'failed' AND next_run_at <= ${NOW(5)} AND executions < $3
+            AND last_error_kind IS DISTINCT FROM 'permanent'
+          ORDER BY next_run_at
+          LIMIT greatest(0, least($1, $4 - (SELECT count(*) FROM outbox_messages WHERE status = 'processing')))
+          FOR UPDATE SKIP LOCKED)
+       UPDATE outbox_messages m
+          SET status = 'processing', executions = m.executions + 1,
+              lease_ends_at = ${NOW(5)} + $2 * interval '1 millisecond', updated_at = ${NOW(5)}
+         FROM due
+        WHERE m.id = due.id AND m.status = 'failed'
+    RETURNING m.id, m.entity, m.entity_key, m.executions, m.created_at`,
+      [limit, leaseMs, maxExecutions, inFlightBound(maxInFlight), now ?? null],
+    ),
+  );
+  return rows.map(toClaimed);
+}
+
+/** No cap: a bound the count of messages can never reach (LIMIT takes a bigint). */
+function inFlightBound(maxInFlight: number | undefined): string {
+  return maxInFlight === undefined ? '9223372036854775807' : String(maxInFlight);
+}
+
+/** Any value fits: transactions of the same database share it, other databases have their own. */
+const CLAIM_LOCK = 7_260_531_011;
+
+/**
+ * Runs a claim under the in-flight cap. Two dispatchers counting `processing` at the same moment would
+ * each see room for a full batch; a transaction-scoped advisory lock makes them count one after the
+ * other (each statement after the lock sees the other's committed claims), so the cap holds exactly.
+ * Without a cap the claim runs as one statement, lock-free.
+ */
+async function claimWithinCap(db: Queryable, maxInFlight: number | undefined, claim: (q: Queryable) => Promise<{ rows: any[] }>): Promise<ClaimedRow[]> {
+  if (maxInFlight === undefined) return (await claim(db)).rows;
+  return inTransaction(db, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
+    return (await claim(client)).rows;
+  });
+}
+
+/** The execution of one message that a transition is about. */
+export interface ExecutionRef extends At {
+  id: number;
+  execution: number;
+}
+
+/**
+ * processing → processing as a new execution, for a message whose workflow ended (or vanished) without
+ * recording an outcome (reconciler). Returns the new claim, or null if the message moved on meanwhile.
+ */
+export async function claimAbandoned(db: Queryable, ref: ExecutionRef & { leaseMs: number }): Promise<ClaimedMessage | null> {
+  const { rows } = await db.query(
+    `UPDATE outbox_messages
+        SET executions = executions + 1, lease_ends_at = ${NOW(4)} + $3 * interval '1 millisecond', updated_at = ${NOW(4)}
+      WHERE id = $1 AND status = 'processing' AND executions = $2
+  RETURNING ${CLAIMED_COLUMNS}`,
+    [ref.id, ref.execution, ref.leaseMs, ref.now ?? null],
+  );
+  return rows[0] ? toClaimed(rows[0]) : null;
+}
+
+/**
+ * Extends the lease of a message whose workflow still runs (reconciler). False when the execution no
+ * longer holds the claim: its outcome was recorded meanwhile, and there is nothing to extend.
+ */
+export async function renewLease(db: Queryable, ref: ExecutionRef & { leaseMs: number }): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE outbox_messages SET lease_ends_at = ${NOW(4)} + $3 * interval '1 millisecond'
+      WHERE id = $1 AND status = 'processing' AND executions = $2`,
+    [ref.id, ref.execution, ref.leaseMs, ref.now ?? null],
+  );
+  return rowCount === 1;
+}
+
+const STATE_COLUMNS = 'id, entity, entity_key, version, status, executions, created_at';
+
+function toState(row: Record<string, any>): MessageState {
+  return {
+    id: Number(row.id),
+    entity: row.entity,
+    key: row.entity_key,
+    version: String(row.version),
+    status: row.status,
+    executions: row.executions,
+    createdAt: row.created_at,
+  };
+}
+
+/**
+ * Runs a guarded UPDATE of one message and, in the same statement, reads what the message holds when the
+ * guard did not match. The read locks the row (FOR SHARE), so under a concurrent transition it waits and
+ * sees the committed result, never the state from before it.
+ */
+async function transitionOne(db: Queryable, update: string, params: unknown[]): Promise<Transition> {
+  const { rows } = await db.query(
+    `WITH moved AS (${update} RETURNING ${STATE_COLUMNS})
+     SELECT true AS moved, * FROM moved
+     UNION ALL
+     SELECT false, current.* FROM (
+       SELECT ${STATE_COLUMNS} FROM outbox_messages WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM moved) FOR SHARE) current`,
+    params,
+  );
+  const row = rows[0];
+  if (!row) return { moved: false, current: null };
+  return row.moved ? { moved: true, message: toState(row) } : { moved: false, current: toState(row) };
+}
+
+/** processing → completed, for the execution that holds the claim (activities). */
+export function recordCompleted(db: Queryable, ref: ExecutionRef): Promise<Transition> {
+  return transitionOne(
+    db,
+    `UPDATE outbox_messages
+        SET status = 'completed', last_error = NULL, last_error_kind = NULL, lease_ends_at = NULL,
+            completed_at = ${NOW(3)}, updated_at = ${NOW(3)}
+      WHERE id = $1 AND status = 'processing' AND executions = $2`,
+    [ref.id, ref.execution, ref.now ?? null],
+  );
+}
+
+export interface Failure {
+  error: string;
+  kind: FailureKind;
+  /** When the redriver may run it again, if it is not dead. */
+  retryInMs: number;
+  /** Executions a message may have: the one that reaches it makes the message dead. */
+  maxExecutions: number;
+}
+
+/**
+ * processing → failed, or dead when this was the last execution or the fault is permanent (activities;
+ * the reconciler, for a workflow that ended without an outcome). One statement either way.
+ */
+export function recordFailure(db: Queryable, ref: ExecutionRef, failure: Failure): Promise<Transition> {
+  return transitionOne(
+    db,
+    `UPDATE outbox_messages
+        SET status = CASE WHEN $4 = 'permanent' OR executions >= $6 THEN 'dead' ELSE 'failed' END,
+            last_error = $3, last_error_kind = $4, lease_ends_at = NULL,
+            next_run_at = ${NOW(7)} + $5 * interval '1 millisecond', updated_at = ${NOW(7)}
+      WHERE id = $1 AND status = 'processing' AND executions = $2`,
+    [ref.id, ref.execution, failure.error, failure.kind, failure.retryInMs, failure.maxExecutions, ref.now ?? null],
+  );
+}
+
+/**
+ * failed → dead for messages out of executions or failed by a permanent fault (redriver): those that
+ * failed before the maximum was lowered, or whose failure was recorded by an older version.
+ */
+export async function markDeadExhausted(db: Queryable, options: At & { maxExecutions: number }): Promise<MessageState[]> {
+  const { rows } = await db.query(
+    `UPDATE outbox_messages SET status = 'dead', updated_at = ${NOW(2)}
+      WHERE status = 'failed' AND (executions >= $1 OR last_error_kind = 'permanent')
+  RETURNING ${STATE_COLUMNS}`,
+    [options.maxExecutions, options.now ?? null],
+  );
+  return rows.map(toState);
+}
+
+/** Reports how far a bulk operation has come: done so far, out of the total it counted first. */
+export type Progress = (done: number, total: number) => void;
+
+/** Rows per statement in bulk operations: short transactions that do not hold many locks for long. */
+export const BULK_BATCH = 5_000;
+
+/** Which messages a retry is about: these ids, every message of a status, or those a filter matches. */
+export type RetrySelection = { ids: number[] } | { status: 'dead' | 'failed' } | { filter: MessageFilter };
+
+export interface RetryOptions {
+  /** Who asks (`cli`, `ui:<name>`): recorded in each message's status history. */
+  actor?: string;
+  onProgress?: Progress;
+}
+
+/**
+ * dead or failed → pending, the operator's retry: the message runs again with a fresh count of executions.
+ * A retry by status or filter walks the ids in batches, each message at most once (one that fails again
+ * meanwhile is not picked up a second time); only failed and dead messages move, whatever the filter says.
+ * Each batch is a transaction that names the actor, which the history trigger reads. Returns the ids moved.
+ */
+export async function retryMessages(db: Queryable, select: RetrySelection, options: RetryOptions = {}): Promise<number[]> {
+  const { actor = null, onProgress = () => undefined } = options;
+  const moved: number[] = [];
+  const retry = (where: string, params: unknown[]) =>
+    inTransaction(db, async (client) => {
+      if (actor !== null) await client.query(`SELECT set_config('outbox_sync.actor', $1, true)`, [actor]);
+      const { rows } = await client.query<{ id: string }>(
+        `UPDATE outbox_messages
+            SET status = 'pending', executions = 0, next_run_at = now(), updated_at = now()
+          WHERE ${where} AND status IN ('dead', 'failed')
+      RETURNING id`,
+        params,
+      );
+      return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+    });
+  if ('ids' in select) {
+    moved.push(...(await retry('id = ANY($1::bigint[])', [select.ids])));
+  } else {
+    const params: unknown[] = [];
+    const filter = 'filter' in select ? select.filter : { statuses: [select.status] };
+    const where = `${filterCondition(filter, params)} AND status IN ('dead', 'failed')`;
+    const total = await countWhere(db, where, params);
+    let after = 0;
+    for (;;) {
+      const batch = await retry(
+        `id IN (SELECT id FROM outbox_messages WHERE ${where} AND id > $${params.length + 1} ORDER BY id LIMIT ${BULK_BATCH})`,
+        [...params, after],
+      );
+      if (batch.length === 0) break;
+      moved.push(...batch);
+      after = batch[batch.length - 1]!;
+      onProgress(moved.length, Math.max(total, moved.length));
+    }
+  }
+  if (moved.length > 0) await db.query(`SELECT pg_notify('outbox_sync_pending', '')`);
+  return moved;
+}
+
+export async function countWhere(db: Queryable, where: string, params: unknown[]): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE ${where}`, params);
+  return Number(rows[0]!.n);
 }

@@ -51,7 +51,7 @@ export async function listMessages(db: Queryable, filter: MessageFilter, page: {
   }
   const [rows, count] = await Promise.all([
     db.query(
-      `SELECT id, source, entity, entity_key, status, attempts, last_error, last_error_kind, workflow_id, created_at, updated_at,
+      `SELECT id, source, entity, entity_key, status, executions AS attempts, last_error, last_error_kind, workflow_id, created_at, updated_at,
               (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_micros
          FROM outbox_messages
         WHERE ${where}${keyset}
@@ -125,7 +125,7 @@ export async function readHistory(db: Queryable, messageId: number): Promise<His
     `SELECT created_at AS at, NULL AS from_status, 'pending' AS to_status, 0 AS attempts, NULL AS error, NULL AS actor, 0 AS id
        FROM outbox_messages WHERE id = $1
      UNION ALL
-     SELECT at, from_status, to_status, attempts, error, actor, id
+     SELECT at, from_status, to_status, executions AS attempts, error, actor, id
        FROM outbox_message_history WHERE message_id = $1
       ORDER BY id`,
     [messageId],

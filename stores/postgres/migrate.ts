@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pgSettings } from './connect';
+import { PgErrorCode, sqlState } from './errors';
 import { packageRoot } from '../../config/package-root';
 
 export type MigrationSet = 'outbox' | 'target';
@@ -63,7 +64,8 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
       return true;
     } catch (err) {
       // Another process created it first.
-      if ((err as { code?: string }).code === '42P04' || (err as { code?: string }).code === '23505') return false;
+      const code = sqlState(err);
+      if (code === PgErrorCode.duplicateDatabase || code === PgErrorCode.uniqueViolation) return false;
       throw err;
     }
   } finally {

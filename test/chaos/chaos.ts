@@ -287,8 +287,8 @@ type Checked = Pick<
 
 async function check(env: ChaosEnvironment, ids: number[], expected: Map<string, Expected>, options: ChaosOptions): Promise<Checked> {
   const counts = await statusCounts(env);
-  const stored = await env.outbox.query<{ id: string; status: string; attempts: number; workflow_id: string | null }>(
-    'SELECT id, status, attempts, workflow_id FROM outbox_messages WHERE id = ANY($1::bigint[])',
+  const stored = await env.outbox.query<{ id: string; status: string; executions: number; workflow_id: string | null }>(
+    'SELECT id, status, executions, workflow_id FROM outbox_messages WHERE id = ANY($1::bigint[])',
     [ids],
   );
   const missingFromOutbox = ids.length - stored.rows.length;
@@ -333,7 +333,7 @@ async function check(env: ChaosEnvironment, ids: number[], expected: Map<string,
   let runsBeyondClaims = 0;
   for (const row of stored.rows) {
     const n = row.workflow_id ? (runsById.get(row.workflow_id)?.length ?? 0) : 0;
-    if (n > row.attempts) runsBeyondClaims++;
+    if (n > row.executions) runsBeyondClaims++;
   }
 
   // Lost: accepted but not in the outbox, never brought to an end, or whose newest version never

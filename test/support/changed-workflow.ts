@@ -6,6 +6,6 @@ import type { SyncMessageInput } from '../../workflows/sync-message';
 const { persistToTarget, recordOutcome } = proxyActivities<SyncActivities>({ startToCloseTimeout: '10 seconds' });
 
 export async function syncMessage(input: SyncMessageInput): Promise<unknown> {
-  await persistToTarget({ messageId: input.messageId, attempt: input.attempt, entity: '', key: '', version: '0', op: 'upsert' });
-  return recordOutcome({ messageId: input.messageId, attempt: input.attempt, outcome: 'completed' });
+  await persistToTarget({ messageId: input.messageId, execution: input.execution ?? input.attempt!, entity: '', key: '', version: '0', op: 'upsert' });
+  return recordOutcome({ messageId: input.messageId, execution: input.execution ?? input.attempt!, outcome: 'completed' });
 }

@@ -1,4 +1,4 @@
--- The outbox: one row per business message, and its status in the pipeline (see message/status.ts).
+-- The outbox: one row per business message, and its status in the pipeline (see stores/outbox/state-machine.ts).
 CREATE TABLE outbox_messages (
   id               bigserial PRIMARY KEY,
   source           text,
