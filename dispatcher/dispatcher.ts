@@ -187,5 +187,3 @@ export class Dispatcher {
     }
   }
 }
-
-export { startExecution } from './start-execution';

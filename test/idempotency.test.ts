@@ -4,7 +4,7 @@ import { InvalidMessageError } from '../stores/outbox/validate';
 import { readMessage } from '../stores/outbox/messages';
 import { readRecord } from '../stores/target/synced-records';
 import { workflowIdFor } from '../temporal/workflow-id';
-import { startExecution } from '../dispatcher/dispatcher';
+import { startExecution } from '../dispatcher/start-execution';
 import { dispatcherSettings } from '../dispatcher/run-dispatcher';
 import { TestPipeline } from './support/pipeline';
 

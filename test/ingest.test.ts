@@ -266,7 +266,7 @@ describe('ingest: the HTTP server for devices, over real HTTP', () => {
       assert.equal(down.status, 503, down.text);
       assert.equal(down.body.status, 'unavailable');
       assert.match(down.body.checks.outbox, /^down: /);
-      proxy.restore();
+      await proxy.restore();
       await waitFor('the outbox to answer again', async () => ((await call(`${cutBase}/healthz`, { token: null })).status === 200 ? true : undefined), 15_000);
     } finally {
       await cut.close();

@@ -9,7 +9,7 @@ import { workflowIdFor } from '../temporal/workflow-id';
 import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
 import { readMessages } from '../stores/outbox/messages';
 import { readRecord } from '../stores/target/synced-records';
-import { startExecution } from '../dispatcher/dispatcher';
+import { startExecution } from '../dispatcher/start-execution';
 import { dispatcherSettings } from '../dispatcher/run-dispatcher';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { ProcessGroup } from './support/processes';

@@ -470,13 +470,12 @@ describe('ui: the outbox page server', () => {
       const steps = again.history.map((h: any) => [h.from, h.to, h.actor]);
       assert.deepEqual(steps, [
         [null, 'pending', null],
+        // A permanent fault: processing → dead in one move.
         ['pending', 'processing', null],
-        ['processing', 'failed', null],
-        ['failed', 'dead', null],
+        ['processing', 'dead', null],
         ['dead', 'pending', 'ui:alice'],
         ['pending', 'processing', null],
-        ['processing', 'failed', null],
-        ['failed', 'dead', null],
+        ['processing', 'dead', null],
       ]);
       assert.match(again.history[2].error, /data: must be a JSON object/);
     });

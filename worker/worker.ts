@@ -26,7 +26,7 @@ export interface SyncWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Counts and times activities and outcomes when given (the processes give it; tests may not). */
   metrics?: PipelineMetrics;
-  /** Encrypts payloads (codec/dataConverterFor); the SDK's default when undefined. */
+  /** Encrypts payloads (temporal/data-converter.ts); the SDK's default when undefined. */
   dataConverter?: DataConverter;
   options?: Partial<WorkerOptions>;
 }

@@ -7,7 +7,7 @@
  *   GET  /healthz           200 when the outbox database answers, 503 naming what is down
  *   GET  /metrics           Prometheus text from prom-client's default registry
  *
- * Messages are checked by the one validator the library and the CLI use (message/validate.ts), so a
+ * Messages are checked by the one validator the library and the CLI use (stores/outbox/validate.ts), so a
  * field is refused with the same words everywhere, and stored by outbox/enqueue.ts; 202 comes after the
  * commit.
  */
@@ -60,7 +60,8 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
       done(new HttpError(400, 'the body is not valid UTF-8'), undefined);
       return;
     }
-    parseJson(request, text, done);
+    // Fastify's JSON parser answers through `done`; its declared promise result is never one here.
+    void parseJson(request, text, done);
   });
   installErrorReplies(app, options.onInternalError ?? ((err) => console.error(err)));
   collectProcessMetrics();
