@@ -170,7 +170,7 @@ describe('payload encryption through the pipeline, the Temporal server and the c
       values.some((v) => v.entity === entity && v.key === key && v.version === '5'),
       `the staging step's result in the clear: ${JSON.stringify(values)}`,
     );
-    assert.ok(values.some((v) => v.messageId === id && v.attempt === 1 && v.retry));
+    assert.ok(values.some((v) => v.messageId === id && v.execution === 1 && v.retry));
 
     // The Temporal CLI, a client we did not write, decodes through the same endpoint.
     const shown = await run(findTemporalBinary()!, [
