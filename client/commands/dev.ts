@@ -1,156 +1,17 @@
-/**
- * `outbox-sync dev`: the whole pipeline on this machine in one process. It reuses a Temporal server that
- * already answers at TEMPORAL_ADDRESS, or starts the dev server there (SQLite file, Web UI), then
- * migrates and runs a worker, a dispatcher and the outbox page until Ctrl-C.
- */
-import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-import { dataConverterFor } from '../../temporal/data-converter';
-import type { Config } from '../../config/config';
-import { openStores, type Stores } from '../../stores/stores';
-import { temporalConnectionOptions } from '../../temporal/connection';
-import { Dispatcher } from '../../dispatcher/dispatcher';
-import { createLogger, type Logger } from '../../observability/logging';
-import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../../observability/metrics';
-import type { MessageInput } from '../../stores/outbox/validate';
-import { enqueueBatch } from '../../stores/outbox/enqueue';
-import { readMessages } from '../../stores/outbox/messages';
-import { readRecord } from '../../stores/target/synced-records';
-import { startDevServer, type DevServer } from '../../temporal/dev-server';
-import { listExecutions } from '../../temporal/executions';
-import { workflowsUrl } from '../../temporal/ui-links';
-import { buildUiServer } from '../../servers/ui/ui-server';
-import { activitySettings, createSyncWorker } from '../../worker/worker';
-import { runMigrate } from './migrate';
-import { dispatcherLogger, dispatcherSettings } from '../../dispatcher/run-dispatcher';
-import { startMetrics } from '../../observability/metrics-server';
-import { untilSignal } from '../../servers/until-signal';
-import { installRuntime } from '../../worker/runtime';
+/** `outbox-sync dev`: the whole pipeline on this machine in one process (run-dev.ts). */
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/config';
 
-export async function runDev(config: Config, options: { demo: boolean; dataDir: string }): Promise<void> {
-  const logger = createLogger(config, 'dev');
-  installRuntime(logger);
-  collectProcessMetrics();
-  const server = await ensureTemporal(config, resolve(options.dataDir), logger);
-  await runMigrate(config, { temporal: true, log: (line) => logger.info(line) });
-
-  const stores = openStores(config);
-  registerOutboxGauges(stores.outbox);
-  const metricsServer = await startMetrics(config, logger);
-  const metrics = pipelineMetrics();
-  const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(config));
-  // The dispatcher's client shares the worker's connection, so that starts can be eager: the server hands
-  // each new execution's first workflow task straight back to this worker, skipping the task queue.
-  const dataConverter = dataConverterFor(config);
-  const client = new Client({ connection: nativeConnection, namespace: config.temporalNamespace, ...(dataConverter ? { dataConverter } : {}) });
-  const worker = await createSyncWorker({
-    connection: nativeConnection,
-    namespace: config.temporalNamespace,
-    taskQueue: config.taskQueue,
-    stores,
-    settings: activitySettings(config),
-    metrics,
-    dataConverter: dataConverterFor(config),
-  });
-  const workerRun = worker.run();
-  const dispatcher = new Dispatcher(stores.outbox, client, { ...dispatcherSettings(config), eagerStart: true }, dispatcherLogger(logger), metrics);
-  dispatcher.start();
-  const stopped = untilSignal();
-
-  const page = outboxPageSettings(config);
-  const ui = buildUiServer({ outbox: stores.outbox }, { ...config, ...page.settings }, {
-    executions: (workflowId) => listExecutions(client, workflowId),
-    logger,
-  });
-  try {
-    await ui.listen({ port: config.uiPort, host: config.uiHost });
-    console.log(`Temporal UI: ${workflowsUrl(config)}`);
-    console.log(`Outbox page: ${pageAddress(config.uiHost, (ui.server.address() as AddressInfo).port)}${page.fragment}`);
-    if (options.demo) await runDemo(stores, config);
-    console.log('Worker and dispatcher running. Press Ctrl-C to stop.');
-    await Promise.race([stopped, workerRun]);
-  } finally {
-    await ui.close();
-    await dispatcher.stop();
-    metricsServer?.close();
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await workerRun.catch(() => undefined);
-    await nativeConnection.close();
-    await stores.close();
-    await server?.stop();
-  }
-}
-
-/**
- * The outbox page's tokens: those configured, or else one made for this run, named `dev` and allowed to
- * retry; its link carries it in the fragment, which the page reads once and which never reaches a server log.
- */
-function outboxPageSettings(config: Config): { settings: Pick<Config, 'uiTokens' | 'uiOperators'>; fragment: string } {
-  if (config.uiTokens.length > 0) return { settings: config, fragment: '' };
-  const token = randomBytes(24).toString('base64url');
-  return { settings: { uiTokens: [{ name: 'dev', token }], uiOperators: ['dev'] }, fragment: `#token=${token}` };
-}
-
-/** Where a browser on this machine reaches a server listening on `host`. */
-function pageAddress(host: string, port: number): string {
-  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  return `http://${local.includes(':') ? `[${local}]` : local}:${port}/`;
-}
-
-/** Starts the dev server unless something already answers at TEMPORAL_ADDRESS. */
-async function ensureTemporal(config: Config, dataDir: string, logger: Logger): Promise<DevServer | null> {
-  try {
-    const probe = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 1_000 });
-    await probe.workflowService.getSystemInfo({});
-    await probe.close();
-    logger.info({ address: config.temporalAddress }, 'using the Temporal server already running');
-    return null;
-  } catch {
-    // nothing there: start one
-  }
-  const [ip, port] = config.temporalAddress.split(':') as [string, string];
-  const uiPort = Number(new URL(config.temporalUiUrl).port || 8233);
-  logger.info({ address: config.temporalAddress, dbFile: join(dataDir, 'temporal.sqlite') }, 'starting the Temporal dev server');
-  return startDevServer({
-    ip,
-    port: Number(port),
-    uiPort,
-    namespace: config.temporalNamespace,
-    dbFile: join(dataDir, 'temporal.sqlite'),
-    logFile: join(dataDir, 'temporal.log'),
-  });
-}
-
-/** Orders with two versions each (sent newest first for some), and a delete, synced while you watch. */
-async function runDemo(stores: Stores, config: Config): Promise<void> {
-  const run = Date.now().toString(36).slice(-4);
-  const messages: MessageInput[] = [];
-  for (let n = 1; n <= 8; n++) {
-    const key = `demo-${run}-${n}`;
-    const v1: MessageInput = { entity: 'order', key, version: 1, data: { status: 'placed', total: n * 10 }, source: 'demo' };
-    const v2: MessageInput = { entity: 'order', key, version: 2, data: { status: 'paid', total: n * 10 }, source: 'demo' };
-    messages.push(...(n % 2 === 0 ? [v2, v1] : [v1, v2]));
-  }
-  messages.push({ entity: 'order', key: `demo-${run}-8`, op: 'delete', version: 3, source: 'demo' });
-  const ids = await enqueueBatch(stores.outbox, messages, { maxDataBytes: config.maxDataBytes });
-  console.log(`Enqueued ${ids.length} demo messages (${ids[0]}…${ids[ids.length - 1]}); waiting for them to finish…`);
-
-  const deadline = Date.now() + 120_000;
-  let rows = await readMessages(stores.outbox, ids);
-  while (rows.some((m) => m.status === 'pending' || m.status === 'processing') && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
-    rows = await readMessages(stores.outbox, ids);
-  }
-  console.log('\n  id  key            op      version  status      target now holds');
-  for (const m of rows) {
-    const record = await readRecord(stores.target, m.entity, m.key);
-    const holds = record ? (record.deleted ? `v${record.version} (deleted)` : `v${record.version} ${JSON.stringify(record.data)}`) : '-';
-    console.log(`  ${String(m.id).padStart(3)} ${m.key.padEnd(14)} ${String(m.op).padEnd(7)} ${m.version.padStart(7)}  ${m.status.padEnd(10)}  ${holds}`);
-  }
-  const completed = rows.filter((m) => m.status === 'completed').length;
-  console.log(`\n${completed} of ${rows.length} demo messages completed.`);
-  console.log(`Find one in the Temporal UI: ${workflowsUrl(config, `OutboxMessageId="${ids[0]}"`)}\n`);
+export function registerDev(program: Command): void {
+  program
+    .command('dev')
+    .description('all in one: Temporal dev server (SQLite file, Web UI), migrate, worker, dispatcher')
+    .option('--demo', 'enqueue a demo batch, wait until it is completed and show it')
+    .option('--data-dir <dir>', 'where the Temporal SQLite file lives', '.data')
+    .action(async (opts: { demo?: boolean; dataDir: string }) => {
+      const config = loadConfig();
+      // The Temporal worker's modules load only for the commands that run one: the others start fast.
+      const { runDev } = await import('./run-dev');
+      await runDev(config, { demo: Boolean(opts.demo), dataDir: opts.dataDir });
+    });
 }

@@ -1,8 +1,17 @@
-import { Connection } from '@temporalio/client';
-import type { Config } from '../../config/config';
-import { temporalConnectionOptions } from '../../temporal/connection';
+/** `outbox-sync migrate`: creates or upgrades both database schemas and registers the search attributes in Temporal. */
+import type { Command } from 'commander';
+import { loadConfig, type Config } from '../../config/config';
 import { migrateDatabase } from '../../stores/postgres/migrate';
-import { registerSearchAttributes } from '../../temporal/search-attributes-register';
+
+export function registerMigrate(program: Command): void {
+  program
+    .command('migrate')
+    .description('create or upgrade both database schemas and register the search attributes in Temporal')
+    .option('--skip-temporal', 'leave the Temporal namespace alone')
+    .action(async (opts: { skipTemporal?: boolean }) => {
+      await runMigrate(loadConfig(), { temporal: !opts.skipTemporal, log: (line) => console.log(line) });
+    });
+}
 
 /** Creates the databases if missing, applies both schemas, and registers the search attributes. */
 export async function runMigrate(config: Config, options: { temporal: boolean; log?: (line: string) => void }): Promise<void> {
@@ -16,6 +25,12 @@ export async function runMigrate(config: Config, options: { temporal: boolean; l
     log(applied.length ? `${set}: applied ${applied.join(', ')}` : `${set}: up to date`);
   }
   if (!options.temporal) return;
+  // The Temporal client's modules load only when Temporal is asked for, so that the other commands start fast.
+  const [{ Connection }, { temporalConnectionOptions }, { registerSearchAttributes }] = await Promise.all([
+    import('@temporalio/client'),
+    import('../../temporal/connection'),
+    import('../../temporal/search-attributes-register'),
+  ]);
   const connection = await Connection.connect(temporalConnectionOptions(config));
   try {
     const added = await registerSearchAttributes(connection, config.temporalNamespace);

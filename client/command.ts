@@ -1,0 +1,75 @@
+/**
+ * What every `outbox-sync` command shares: the exit codes (0 success, 2 bad usage or invalid input, 1 a
+ * runtime failure), the one line on stderr that reports either, the stores a command opens for its run,
+ * and the parsing of the arguments several commands take.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError, type Config } from '../config/config';
+import { openStores, type Stores } from '../stores/stores';
+import { InvalidMessageError } from '../stores/outbox/validate';
+import { IdempotencyConflictError } from '../stores/outbox/enqueue';
+import { PgErrorCode, sqlState } from '../stores/postgres/errors';
+
+/** Wrong arguments or input: exit 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The program every command is added to, reporting Commander's own usage errors in the same one-line form as ours. */
+export function createProgram(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`${name}: ${text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) });
+}
+
+/** Runs the command line; sets process.exitCode (2 for bad usage or input, 1 for a runtime failure). */
+export async function runProgram(program: Command, argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = exitCodeFor(err);
+    // Commander has already printed its own error through outputError.
+    if (!(err instanceof CommanderError)) console.error(`${program.name()}: ${oneLine(err)}`);
+  }
+}
+
+function exitCodeFor(err: unknown): number {
+  // Help asked for exits 0; help shown because no command was given is bad usage.
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof InvalidMessageError || err instanceof IdempotencyConflictError;
+  return usage ? 2 : 1;
+}
+
+function oneLine(err: unknown): string {
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0] || String(err);
+  // A database or table that is not there yet: say how to make it.
+  const code = sqlState(err);
+  return code === PgErrorCode.invalidCatalogName || code === PgErrorCode.undefinedTable ? `${message} (run: outbox-sync migrate)` : message;
+}
+
+/** Opens the stores with a small pool for one command's work, and closes them however it ends. */
+export async function withStores<T>(config: Config, work: (stores: Stores) => Promise<T>): Promise<T> {
+  const stores = openStores(config, 2);
+  try {
+    return await work(stores);
+  } finally {
+    await stores.close();
+  }
+}
+
+export function parseId(text: string): number {
+  if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`"${text}" is not a message id (a positive integer up to ${Number.MAX_SAFE_INTEGER})`);
+  }
+  return Number(text);
+}
+
+/** A duration such as 7d, 12h, 30m, 45s or 500ms, in milliseconds; `option` names the flag it came from. */
+export function parseDuration(text: string, option: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!match) throw new UsageError(`${option}: "${text}" is not a duration such as 7d, 12h, 30m or 45s`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
