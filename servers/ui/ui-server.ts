@@ -24,12 +24,21 @@ import { packageRoot } from '../../config/package-root';
 import { HttpError, installErrorReplies, noRoute } from '../http/errors';
 import { ALL_STATUSES, MessageStatus } from '../../stores/outbox/state-machine';
 import type { MessageFilter } from '../../stores/outbox/filter';
-import { publicMessage, readMessage, readStatus } from '../../stores/outbox/messages';
+import { publicMessage, readMessage, readStatus, type OutboxStatus } from '../../stores/outbox/messages';
 import { retryMessages } from '../../stores/outbox/state-machine';
-import { InvalidCursorError, listMessages, readActivity, readHistory } from '../../stores/outbox/views';
+import {
+  InvalidCursorError,
+  listMessages,
+  readActivity,
+  readHistory,
+  type ActivityMinute,
+  type HistoryEntry,
+  type MessageSummary,
+} from '../../stores/outbox/views';
 import type { Execution } from '../../temporal/executions';
 import { runUrl, workflowUrl } from '../../temporal/ui-links';
 import { canAct, installUiAuth, operatorsOnly } from './auth';
+import type * as wire from './wire';
 
 export type UiSettings = Pick<Config, 'uiTokens' | 'uiOperators' | 'temporalUiUrl' | 'temporalNamespace'>;
 
@@ -91,19 +100,19 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
       await installUiAuth(api, config);
       const mayAct = operatorsOnly(config);
 
-      api.get('/me', async (request) => ({
+      api.get('/me', async (request): Promise<wire.Me> => ({
         name: request.operator,
         canRetry: canAct(config, request.operator),
         temporalUiUrl: config.temporalUiUrl,
       }));
 
-      api.get('/status', async () => readStatus(stores.outbox));
+      api.get('/status', async (): Promise<wire.OutboxStatus> => readStatus(stores.outbox));
 
-      api.get('/activity', async () => ({
+      api.get('/activity', async (): Promise<wire.Activity> => ({
         minutes: (await readActivity(stores.outbox)).map((m) => ({ ...m, at: m.at.toISOString() })),
       }));
 
-      api.get('/messages', async (request) => {
+      api.get('/messages', async (request): Promise<wire.MessagePage> => {
         const query = parse(listQuery, request.query);
         let page;
         try {
@@ -124,7 +133,7 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
         };
       });
 
-      api.get<{ Params: { id: string } }>('/messages/:id', async (request) => {
+      api.get<{ Params: { id: string } }>('/messages/:id', async (request): Promise<wire.MessageDetail> => {
         const id = parseId(request.params.id);
         const message = await readMessage(stores.outbox, id);
         if (!message) throw new HttpError(404, `no message ${id}`);
@@ -147,7 +156,7 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
         };
       });
 
-      api.post<{ Params: { id: string } }>('/messages/:id/retry', { preHandler: mayAct }, async (request) => {
+      api.post<{ Params: { id: string } }>('/messages/:id/retry', { preHandler: mayAct }, async (request): Promise<wire.MessageRetried> => {
         const id = parseId(request.params.id);
         const actor = `ui:${request.operator}`;
         const retried = await retryMessages(stores.outbox, { ids: [id] }, { actor });
@@ -160,7 +169,7 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
         return { retried };
       });
 
-      api.post('/retry', { preHandler: mayAct }, async (request) => {
+      api.post('/retry', { preHandler: mayAct }, async (request): Promise<wire.MatchingRetried> => {
         const filter = filterOf(parse(retryBody, request.body ?? {}));
         const actor = `ui:${request.operator}`;
         const retried = await retryMessages(stores.outbox, { filter }, { actor });
@@ -172,7 +181,7 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
   );
 
   /** The executions of a workflow id, or why they cannot be shown; never fails the page. */
-  async function executionsOf(workflowId: string): Promise<{ executions: object[]; executionsError: string | null }> {
+  async function executionsOf(workflowId: string): Promise<Pick<wire.MessageDetail, 'executions' | 'executionsError'>> {
     if (!options.executions) return { executions: [], executionsError: 'Temporal is not connected to this server' };
     const timeoutMs = options.executionsTimeoutMs ?? 5_000;
     let timer: NodeJS.Timeout | undefined;
@@ -184,7 +193,7 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
           timer = setTimeout(() => reject(new Error(`Temporal did not answer within ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
-      const executions = runs.map((run) => ({
+      const executions = runs.map((run): wire.Execution => ({
         runId: run.runId,
         status: run.status,
         startTime: run.startTime.toISOString(),
@@ -202,6 +211,23 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
 
   return app;
 }
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Holds<T extends true> = T;
+
+/**
+ * What the routes above send is what the page reads: each stored shape, as JSON and with the links the
+ * routes add, has exactly the fields of its type in wire.ts. A field added to or dropped from one side
+ * and not the other fails to compile here.
+ */
+export type RepliesMatchWire = [
+  Holds<Same<wire.Jsonified<OutboxStatus>, wire.OutboxStatus>>,
+  Holds<Same<wire.Jsonified<ActivityMinute>, wire.ActivityMinute>>,
+  Holds<Same<wire.Jsonified<MessageSummary> & { temporalUrl: string | null }, wire.MessageRow>>,
+  Holds<Same<wire.Jsonified<ReturnType<typeof publicMessage>> & { temporalUrl: string | null }, wire.Message>>,
+  Holds<Same<wire.Jsonified<HistoryEntry>, wire.HistoryEntry>>,
+  Holds<Same<wire.Jsonified<Execution> & { url: string }, wire.Execution>>,
+];
 
 /** A GET for a page of the app gets index.html (or 503 when the app was not built); anything else 404. */
 async function pageRoute(request: FastifyRequest, reply: FastifyReply, built: boolean) {

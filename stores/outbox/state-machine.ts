@@ -15,12 +15,8 @@
  *      │                             dead ◀── recordFailure, when it was the last execution or permanent
  *      └─────── retryMessages (operator: CLI or outbox page) ─────── dead, failed
  *
- * - pending: accepted, waiting for a dispatcher to claim it.
- * - processing: claimed; a workflow `outbox-message-<id>` is (or is about to be) running for it, until
- *   `lease_ends_at`. The reconciler checks on a message left here past its lease.
- * - completed: the target holds this version or a newer one.
- * - failed: the last execution failed; `last_error` says why; the redriver runs it again from `next_run_at`.
- * - dead: failed for good; only an operator's retry brings it back (to pending).
+ * What each status means is declared with the statuses, in statuses.ts (pure, so the outbox page's
+ * front end shares it).
  *
  * `executions` counts the message's executions (workflow runs); every outcome is recorded against the
  * execution that holds the claim and no other. Times come from the database's clock (`now()`) unless a
@@ -30,21 +26,8 @@ import type { Queryable } from './enqueue';
 import { inTransaction } from '../postgres/transaction';
 import { filterCondition, type MessageFilter } from './filter';
 
-export const MessageStatus = Object.freeze({
-  pending: 'pending',
-  processing: 'processing',
-  completed: 'completed',
-  failed: 'failed',
-  dead: 'dead',
-} as const);
-
-export type MessageStatus = (typeof MessageStatus)[keyof typeof MessageStatus];
-
-export const ALL_STATUSES: readonly MessageStatus[] = Object.values(MessageStatus);
-
-/** Why an execution failed: a transient fault may pass on another execution, a permanent one will not. */
-export const FailureKind = Object.freeze({ transient: 'transient', permanent: 'permanent' } as const);
-export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind];
+export { ALL_STATUSES, FailureKind, MessageStatus } from './statuses';
+import { FailureKind, MessageStatus } from './statuses';
 
 /** A message a dispatcher, redriver or reconciler has just moved to `processing`: start its workflow. */
 export interface ClaimedMessage {

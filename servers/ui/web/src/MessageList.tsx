@@ -6,6 +6,7 @@ import { count, dateTime, messages } from './format';
 import { useTitle } from './hooks';
 import { Notices } from './Notices';
 import { StatusBadge } from './StatusBadge';
+import { Table, type Column } from './Table';
 
 const STATUS_CHOICES = [
   { value: DEFAULT_STATUS, label: 'Failed and dead' },
@@ -48,6 +49,40 @@ function describe(filter: MessageFilter, { midSentence = false } = {}): string {
   const parts = TEXT_FIELDS.filter(({ name }) => filter[name] !== '').map(({ name, label }) => `${label.toLowerCase()} ${JSON.stringify(filter[name])}`);
   return `${which} messages${parts.length ? ` with ${parts.join(', ')}` : ''}`;
 }
+
+const MESSAGE_COLUMNS: readonly Column<MessageRow>[] = [
+  { header: 'Message', rowHeader: true, cell: (row) => <Link to={`/messages/${row.id}`}>#{row.id}</Link> },
+  { header: 'Status', cell: (row) => <StatusBadge status={row.status} /> },
+  { header: 'Entity', cell: (row) => row.entity },
+  { header: 'Key', className: 'mono key', cell: (row) => row.key },
+  { header: 'Source', cell: (row) => row.source ?? '—' },
+  { header: 'Attempts', className: 'number', headerClassName: 'number', cell: (row) => row.attempts },
+  {
+    header: 'Last error',
+    className: 'last-error',
+    cell: (row) =>
+      row.lastError ? (
+        <span className="clamp" title={row.lastError}>
+          {row.lastErrorKind && <span className="kind">{row.lastErrorKind}: </span>}
+          {row.lastError}
+        </span>
+      ) : (
+        '—'
+      ),
+  },
+  { header: 'Updated', cell: (row) => <time dateTime={row.updatedAt}>{dateTime(row.updatedAt)}</time> },
+  {
+    header: 'Temporal',
+    cell: (row) =>
+      row.temporalUrl ? (
+        <a href={row.temporalUrl} target="_blank" rel="noopener noreferrer">
+          Open in Temporal
+        </a>
+      ) : (
+        '—'
+      ),
+  },
+];
 
 interface Listing {
   rows: MessageRow[];
@@ -182,71 +217,17 @@ export function MessageList({ canRetry }: { canRetry: boolean }) {
       <Notices notice={notice} error={error} />
 
       {listing && (
-        <div className="table-scroll" tabIndex={0} role="group" aria-label="Message table" aria-busy={loading}>
-          <table className="messages">
-            <caption id="messages-caption">{describe(filter)}, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Message</th>
-                <th scope="col">Status</th>
-                <th scope="col">Entity</th>
-                <th scope="col">Key</th>
-                <th scope="col">Source</th>
-                <th scope="col" className="number">
-                  Attempts
-                </th>
-                <th scope="col">Last error</th>
-                <th scope="col">Updated</th>
-                <th scope="col">Temporal</th>
-              </tr>
-            </thead>
-            <tbody>
-              {listing.rows.length === 0 && (
-                <tr>
-                  <td colSpan={9} className="empty">
-                    No message matches this filter.
-                  </td>
-                </tr>
-              )}
-              {listing.rows.map((row) => (
-                <tr key={row.id}>
-                  <th scope="row">
-                    <Link to={`/messages/${row.id}`}>#{row.id}</Link>
-                  </th>
-                  <td>
-                    <StatusBadge status={row.status} />
-                  </td>
-                  <td>{row.entity}</td>
-                  <td className="mono key">{row.key}</td>
-                  <td>{row.source ?? '—'}</td>
-                  <td className="number">{row.attempts}</td>
-                  <td className="last-error">
-                    {row.lastError ? (
-                      <span className="clamp" title={row.lastError}>
-                        {row.lastErrorKind && <span className="kind">{row.lastErrorKind}: </span>}
-                        {row.lastError}
-                      </span>
-                    ) : (
-                      '—'
-                    )}
-                  </td>
-                  <td>
-                    <time dateTime={row.updatedAt}>{dateTime(row.updatedAt)}</time>
-                  </td>
-                  <td>
-                    {row.temporalUrl ? (
-                      <a href={row.temporalUrl} target="_blank" rel="noopener noreferrer">
-                        Open in Temporal
-                      </a>
-                    ) : (
-                      '—'
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          label="Message table"
+          busy={loading}
+          className="messages"
+          caption={`${describe(filter)}, newest first`}
+          captionId="messages-caption"
+          columns={MESSAGE_COLUMNS}
+          rows={listing.rows}
+          rowKey={(row) => row.id}
+          empty="No message matches this filter."
+        />
       )}
       {listing?.next && (
         <p>

@@ -1,13 +1,40 @@
 import { useEffect, useState, type ReactNode } from 'react';
 import { Link, useParams } from 'react-router';
-import { ApiError, readMessage, retryMessage, type MessageDetail } from './api';
+import { ApiError, readMessage, retryMessage, type Execution, type HistoryEntry, type MessageDetail } from './api';
 import { ConfirmDialog } from './ConfirmDialog';
 import { dateTime } from './format';
 import { useTitle } from './hooks';
 import { Notices } from './Notices';
 import { StatusBadge } from './StatusBadge';
+import { Table, type Column } from './Table';
 
 const RETRYABLE = new Set(['failed', 'dead']);
+
+const HISTORY_COLUMNS: readonly Column<HistoryEntry>[] = [
+  { header: 'When', className: 'nowrap', cell: (entry) => <When iso={entry.at} /> },
+  { header: 'From', cell: (entry) => (entry.from ? <StatusBadge status={entry.from} /> : <span className="muted">created</span>) },
+  { header: 'To', cell: (entry) => <StatusBadge status={entry.to} /> },
+  { header: 'Attempts', className: 'number', headerClassName: 'number', cell: (entry) => entry.attempts },
+  { header: 'Error', className: 'last-error', cell: (entry) => entry.error ?? '—' },
+  { header: 'By', className: 'nowrap', cell: (entry) => entry.actor ?? <span className="muted">outbox-sync</span> },
+];
+
+const RUN_COLUMNS: readonly Column<Execution>[] = [
+  {
+    header: 'Run',
+    cell: (run) => (
+      <>
+        <span className="mono">{run.runId}</span>{' '}
+        <a href={run.url} target="_blank" rel="noopener noreferrer">
+          Open in Temporal
+        </a>
+      </>
+    ),
+  },
+  { header: 'Status', cell: (run) => <span className={`badge run-${run.status.toLowerCase()}`}>{run.status}</span> },
+  { header: 'Started', cell: (run) => <When iso={run.startTime} /> },
+  { header: 'Closed', cell: (run) => (run.closeTime ? <When iso={run.closeTime} /> : <span className="muted">running</span>) },
+];
 
 export function MessagePage({ canRetry }: { canRetry: boolean }) {
   const { id = '' } = useParams();
@@ -143,39 +170,14 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
 
           <section aria-labelledby="history-heading">
             <h2 id="history-heading">Status history</h2>
-            <div className="table-scroll" tabIndex={0} role="group" aria-label="History table">
-              <table>
-                <caption className="visually-hidden">Status changes of message #{message.id}, oldest first</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">When</th>
-                    <th scope="col">From</th>
-                    <th scope="col">To</th>
-                    <th scope="col" className="number">
-                      Attempts
-                    </th>
-                    <th scope="col">Error</th>
-                    <th scope="col">By</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {detail.history.map((entry, index) => (
-                    <tr key={index}>
-                      <td className="nowrap">
-                        <When iso={entry.at} />
-                      </td>
-                      <td>{entry.from ? <StatusBadge status={entry.from} /> : <span className="muted">created</span>}</td>
-                      <td>
-                        <StatusBadge status={entry.to} />
-                      </td>
-                      <td className="number">{entry.attempts}</td>
-                      <td className="last-error">{entry.error ?? '—'}</td>
-                      <td className="nowrap">{entry.actor ?? <span className="muted">outbox-sync</span>}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table
+              label="History table"
+              caption={`Status changes of message #${message.id}, oldest first`}
+              captionHidden
+              columns={HISTORY_COLUMNS}
+              rows={detail.history}
+              rowKey={(_, index) => index}
+            />
           </section>
 
           <section aria-labelledby="executions-heading">
@@ -185,38 +187,14 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
             ) : detail.executions.length === 0 ? (
               <p className="muted">No workflow run for this message yet.</p>
             ) : (
-              <div className="table-scroll" tabIndex={0} role="group" aria-label="Runs table">
-                <table>
-                  <caption className="visually-hidden">Workflow runs of message #{message.id}, newest first</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Run</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">Started</th>
-                      <th scope="col">Closed</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {detail.executions.map((run) => (
-                      <tr key={run.runId}>
-                        <td>
-                          <span className="mono">{run.runId}</span>{' '}
-                          <a href={run.url} target="_blank" rel="noopener noreferrer">
-                            Open in Temporal
-                          </a>
-                        </td>
-                        <td>
-                          <span className={`badge run-${run.status.toLowerCase()}`}>{run.status}</span>
-                        </td>
-                        <td>
-                          <When iso={run.startTime} />
-                        </td>
-                        <td>{run.closeTime ? <When iso={run.closeTime} /> : <span className="muted">running</span>}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table
+                label="Runs table"
+                caption={`Workflow runs of message #${message.id}, newest first`}
+                captionHidden
+                columns={RUN_COLUMNS}
+                rows={detail.executions}
+                rowKey={(run) => run.runId}
+              />
             )}
           </section>
         </>

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { readActivity, readStatus, STATUSES, type ActivityMinute, type OutboxStatus } from './api';
+import { ALL_STATUSES, readActivity, readStatus, type ActivityMinute, type OutboxStatus } from './api';
 import { ActivityTable, LatencyChart, ThroughputChart } from './charts';
 import { clockTime, count, duration, statusName } from './format';
 import { usePolling, useTitle } from './hooks';
@@ -55,7 +55,7 @@ export function Overview() {
 
       <section aria-label="Counts by status" className="counts">
         <dl>
-          {STATUSES.map((name) => (
+          {ALL_STATUSES.map((name) => (
             <div key={name} className={`count status-${name}`}>
               <dt>{LIST_OF[name] ? <Link to={LIST_OF[name]!}>{statusName(name)}</Link> : statusName(name)}</dt>
               <dd data-testid={`count-${name}`}>{status ? count(status.counts[name]) : '…'}</dd>

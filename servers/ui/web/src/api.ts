@@ -1,90 +1,14 @@
 // The outbox page's API, typed as `outbox-sync ui` serves it. Every call goes to the same origin with the
 // session cookie; a 401 from any of them (but signing in) tells the page to show the sign-in view.
 
-export const STATUSES = ['pending', 'processing', 'completed', 'failed', 'dead'] as const;
-export type MessageStatus = (typeof STATUSES)[number];
+// The JSON each route sends is typed once, on the server side (servers/ui/wire.ts), and checked there
+// against what the server really sends; these are type-only imports, so nothing of the server is bundled.
+import type { Activity, MatchingRetried, Me, MessageDetail, MessagePage, MessageRetried, OutboxStatus } from '../../wire';
 
-export interface Me {
-  name: string;
-  canRetry: boolean;
-  temporalUiUrl: string | null;
-}
+export type { ActivityMinute, Execution, HistoryEntry, Me, MessageDetail, MessageRow, OutboxStatus } from '../../wire';
 
-export interface OutboxStatus {
-  counts: Record<MessageStatus, number>;
-  oldestPendingSeconds: number;
-}
-
-export interface Latency {
-  p50: number;
-  p95: number;
-  p99: number;
-}
-
-export interface ActivityMinute {
-  at: string;
-  completed: number;
-  failed: number;
-  latencyMs: Latency | null;
-}
-
-export interface Activity {
-  minutes: ActivityMinute[];
-}
-
-export interface MessageRow {
-  id: number;
-  source: string | null;
-  entity: string;
-  key: string;
-  status: MessageStatus;
-  attempts: number;
-  lastError: string | null;
-  lastErrorKind: string | null;
-  createdAt: string;
-  updatedAt: string;
-  workflowId: string | null;
-  temporalUrl: string | null;
-}
-
-export interface MessagePage {
-  messages: MessageRow[];
-  next: string | null;
-  total: number;
-}
-
-export interface Message extends MessageRow {
-  op: string;
-  version: string;
-  data: unknown;
-  idempotencyKey: string | null;
-  availableAt: string;
-  completedAt: string | null;
-}
-
-export interface HistoryEntry {
-  at: string;
-  from: MessageStatus | null;
-  to: MessageStatus;
-  attempts: number;
-  error: string | null;
-  actor: string | null;
-}
-
-export interface Execution {
-  runId: string;
-  status: string;
-  startTime: string;
-  closeTime: string | null;
-  url: string;
-}
-
-export interface MessageDetail {
-  message: Message;
-  history: HistoryEntry[];
-  executions: Execution[];
-  executionsError: string | null;
-}
+// The statuses in the outbox's own order, from its state machine: a small, pure module, bundled as it is.
+export { ALL_STATUSES } from '../../../../stores/outbox/statuses';
 
 /** The list's filter, as in the URL and in POST /api/retry. Empty strings mean "any". */
 export interface MessageFilter {
@@ -183,10 +107,10 @@ export function readMessage(id: number, signal?: AbortSignal): Promise<MessageDe
   return request('GET', `/api/messages/${id}`, { signal });
 }
 
-export function retryMessage(id: number): Promise<{ retried: number[] }> {
+export function retryMessage(id: number): Promise<MessageRetried> {
   return request('POST', `/api/messages/${id}/retry`, { body: {} });
 }
 
-export function retryMatching(filter: MessageFilter): Promise<{ retried: number }> {
+export function retryMatching(filter: MessageFilter): Promise<MatchingRetried> {
   return request('POST', '/api/retry', { body: filterFields(filter) });
 }

@@ -17,6 +17,7 @@ import {
 } from 'chart.js';
 import type { ActivityMinute } from './api';
 import { count, milliseconds, minuteLabel } from './format';
+import { Table, type Column } from './Table';
 
 Chart.register(BarController, BarElement, LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip);
 Chart.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
@@ -160,54 +161,38 @@ function latencyConfig(minutes: ActivityMinute[]): ChartConfiguration<'line'> {
   };
 }
 
+const MINUTE: Column<ActivityMinute> = { header: 'Minute', rowHeader: true, cell: (m) => minuteLabel(m.at) };
+
+const THROUGHPUT_COLUMNS: readonly Column<ActivityMinute>[] = [
+  MINUTE,
+  { header: 'Completed', className: 'number', cell: (m) => count(m.completed) },
+  { header: 'Failed or dead', className: 'number', cell: (m) => count(m.failed) },
+];
+
+/** Over the minutes that have a latency (the table shows no other). */
+const LATENCY_COLUMNS: readonly Column<ActivityMinute>[] = [
+  MINUTE,
+  ...(['p50', 'p95', 'p99'] as const).map((pick): Column<ActivityMinute> => ({ header: pick, className: 'number', cell: (m) => milliseconds(m.latencyMs![pick]) })),
+];
+
 /** The charts' numbers for anyone who cannot see (or would rather read) them. */
 export function ActivityTable({ minutes, kind }: { minutes: ActivityMinute[]; kind: 'throughput' | 'latency' }) {
-  const rows = kind === 'latency' ? minutes.filter((m) => m.latencyMs !== null) : minutes.filter((m) => m.completed > 0 || m.failed > 0);
+  const latency = kind === 'latency';
+  const rows = latency ? minutes.filter((m) => m.latencyMs !== null) : minutes.filter((m) => m.completed > 0 || m.failed > 0);
   return (
     <details className="chart-table">
       <summary>Show as table</summary>
       {rows.length === 0 ? (
         <p>No minute in the last hour has anything to show.</p>
       ) : (
-        <div className="table-scroll short" tabIndex={0} role="group" aria-label={kind === 'latency' ? 'Latency table' : 'Throughput table'}>
-          <table>
-            <caption>{kind === 'latency' ? 'End-to-end latency per minute (minutes with completed messages)' : 'Messages per minute (minutes with any)'}</caption>
-            <thead>
-              {kind === 'latency' ? (
-                <tr>
-                  <th scope="col">Minute</th>
-                  <th scope="col">p50</th>
-                  <th scope="col">p95</th>
-                  <th scope="col">p99</th>
-                </tr>
-              ) : (
-                <tr>
-                  <th scope="col">Minute</th>
-                  <th scope="col">Completed</th>
-                  <th scope="col">Failed or dead</th>
-                </tr>
-              )}
-            </thead>
-            <tbody>
-              {rows.map((m) =>
-                kind === 'latency' ? (
-                  <tr key={m.at}>
-                    <th scope="row">{minuteLabel(m.at)}</th>
-                    <td className="number">{milliseconds(m.latencyMs!.p50)}</td>
-                    <td className="number">{milliseconds(m.latencyMs!.p95)}</td>
-                    <td className="number">{milliseconds(m.latencyMs!.p99)}</td>
-                  </tr>
-                ) : (
-                  <tr key={m.at}>
-                    <th scope="row">{minuteLabel(m.at)}</th>
-                    <td className="number">{count(m.completed)}</td>
-                    <td className="number">{count(m.failed)}</td>
-                  </tr>
-                ),
-              )}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          short
+          label={latency ? 'Latency table' : 'Throughput table'}
+          caption={latency ? 'End-to-end latency per minute (minutes with completed messages)' : 'Messages per minute (minutes with any)'}
+          columns={latency ? LATENCY_COLUMNS : THROUGHPUT_COLUMNS}
+          rows={rows}
+          rowKey={(m) => m.at}
+        />
       )}
     </details>
   );
