@@ -87,6 +87,13 @@ describe('activities on the real stores', () => {
     assert.equal((await readMessage(pipeline.stores.outbox, claim.messageId))!.status, 'processing');
   });
 
+  it('takes the execution under the name workflows started by earlier versions give it (attempt)', async () => {
+    const claim = await claimed({ entity: 'order', key: '5b', data: { n: 5 } });
+    const earlier = { messageId: claim.messageId, attempt: claim.execution } as unknown as typeof claim;
+    assert.equal((await run(activities.stageToCache, earlier)).state, 'staged');
+    assert.deepEqual(await run(activities.recordOutcome, { ...earlier, outcome: 'completed' }), { status: 'completed' });
+  });
+
   it('refuses data the target cannot take as permanent (non-retryable), naming the reason', async () => {
     await pipeline.targetAdmin(`ALTER TABLE synced_records ADD CONSTRAINT small CHECK (pg_column_size(data) < 100)`);
     const claim = await claimed({ entity: 'order', key: '6', version: 1, data: { text: 'x'.repeat(500) } });

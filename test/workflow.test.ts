@@ -62,7 +62,7 @@ function stubSteps(behaviours: Partial<Record<Step, StepBehaviour>> = {}) {
 }
 
 function input(retry: Partial<SyncMessageInput['retry']> = {}): SyncMessageInput {
-  return { messageId: 42, attempt: 1, retry: { maxAttempts: 3, initialIntervalMs: 10, maxIntervalMs: 20, timeoutMs: 5_000, ...retry } };
+  return { messageId: 42, execution: 1, retry: { maxAttempts: 3, initialIntervalMs: 10, maxIntervalMs: 20, timeoutMs: 5_000, ...retry } };
 }
 
 interface RunOptions {
@@ -114,8 +114,8 @@ describe('the syncMessage workflow with stubbed activities', () => {
         stubs.calls.map((c) => `${c.step} ${c.where}`),
         ['stageToCache local', 'persistToTarget local'],
       );
-      assert.deepEqual(stubs.inputs('stageToCache'), [{ messageId: 42, attempt: 1 }]);
-      assert.deepEqual(stubs.inputs('persistToTarget'), [{ messageId: 42, attempt: 1, entity: 'order', key: '42', version: '7', op: 'upsert', recordCompleted: true }]);
+      assert.deepEqual(stubs.inputs('stageToCache'), [{ messageId: 42, execution: 1 }]);
+      assert.deepEqual(stubs.inputs('persistToTarget'), [{ messageId: 42, execution: 1, entity: 'order', key: '42', version: '7', op: 'upsert', recordCompleted: true }]);
       assert.deepEqual(patchMarkers(history), [LOCAL_STEPS_PATCH]);
       assert.equal(events(history, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED).length, 0, 'nothing went to the task queue');
     });
@@ -176,7 +176,7 @@ describe('the syncMessage workflow with stubbed activities', () => {
       assert.deepEqual(stubs.where('stageToCache'), ['local']);
       assert.deepEqual(stubs.where('persistToTarget'), []);
       const [outcome] = stubs.inputs('recordOutcome');
-      assert.deepEqual(outcome, { messageId: 42, attempt: 1, outcome: 'failed', error: 'stageToCache: InvalidMessage: data: must be a JSON object', permanent: true });
+      assert.deepEqual(outcome, { messageId: 42, execution: 1, outcome: 'failed', error: 'stageToCache: InvalidMessage: data: must be a JSON object', permanent: true });
       assert.deepEqual(result, { status: 'dead', error: outcome.error });
     });
 
@@ -232,7 +232,7 @@ describe('the syncMessage workflow with stubbed activities', () => {
       const [outcome] = stubs.inputs('recordOutcome');
       assert.deepEqual(outcome, {
         messageId: 42,
-        attempt: 1,
+        execution: 1,
         outcome: 'failed',
         error: 'persistToTarget: Error: target: connection refused (retries exhausted)',
         permanent: false,
@@ -313,7 +313,9 @@ describe('the syncMessage workflow with stubbed activities', () => {
       // the marker is not in the history) and takes the pre-patch path to the end.
       const { client, namespace, nativeConnection, workflowBundle } = getStack();
       const taskQueue = `workflow-test-${randomUUID()}`;
-      const handle = await client.workflow.start('syncMessage', { taskQueue, workflowId: taskQueue, args: [input()] });
+      // Started as the earlier dispatcher did: the execution named `attempt` in the input.
+      const { execution, ...earlierInput } = input();
+      const handle = await client.workflow.start('syncMessage', { taskQueue, workflowId: taskQueue, args: [{ ...earlierInput, attempt: execution }] });
       // No cache: the earlier worker leaves no sticky queue behind that the next task would wait on.
       const earlier = await Worker.create({ connection: nativeConnection, namespace, taskQueue, workflowBundle: prePatchStart, maxCachedWorkflows: 0 });
       await earlier.runUntil(
@@ -331,7 +333,9 @@ describe('the syncMessage workflow with stubbed activities', () => {
         ['stageToCache queued', 'persistToTarget queued', 'recordOutcome queued'],
       );
       assert.equal(stubs.inputs('persistToTarget')[0].recordCompleted, undefined, 'the persist step does not record the completion');
-      assert.deepEqual(stubs.inputs('recordOutcome'), [{ messageId: 42, attempt: 1, outcome: 'completed' }]);
+      // The step the earlier code scheduled keeps the input it recorded; the activities accept both names.
+      assert.deepEqual(stubs.inputs('stageToCache'), [{ messageId: 42, attempt: 1 }]);
+      assert.deepEqual(stubs.inputs('recordOutcome'), [{ messageId: 42, execution: 1, outcome: 'completed' }]);
       assert.deepEqual(patchMarkers(await handle.fetchHistory()), []);
     });
   });

@@ -8,10 +8,12 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { SyncActivities } from '../../activities/activities';
 import type { SyncMessageInput } from '../../workflows/sync-message';
+import type { Claim } from '../../activities/activities';
 
 const { stageToCache } = proxyActivities<SyncActivities>({ startToCloseTimeout: '10 seconds' });
 
 export async function syncMessage(input: SyncMessageInput): Promise<never> {
-  await stageToCache({ messageId: input.messageId, attempt: input.attempt });
+  // The earlier code named the execution `attempt`, in its input and its activities' input.
+  await stageToCache({ messageId: input.messageId, attempt: input.attempt } as Claim);
   throw ApplicationFailure.nonRetryable('the pre-patch start is meant to be taken over after its first workflow task');
 }
