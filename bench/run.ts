@@ -12,7 +12,7 @@
  * messages did not all complete, or whose target does not hold the newest version of every key, is refused:
  * it reports the problems and no figures, and exits 1.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -30,9 +30,9 @@ import { DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS, findTemporalBinar
 import { WORKER_SLOTS } from '../worker/worker';
 import { relayPending } from './baseline';
 import { checkRun } from './check';
-import { sampleProcess, type ProcessSample } from './procstat';
+import { childEnv, spawnCli, type ProcessHandle } from '../test/support/processes';
+import { sampleProcess, type ProcessSample } from '../test/support/procstat';
 
-const BIN = join(packageRoot, 'bin', 'outbox-sync');
 const PIPELINE_ENTITY = 'bench';
 const RELAY_ENTITY = 'bench-relay';
 const STEADY_FRACTIONS = [0.25, 0.5, 0.75];
@@ -93,7 +93,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
   const name = `outbox_sync_bench_${randomBytes(4).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'outbox-sync-bench-'));
   const cleanups: (() => Promise<unknown>)[] = [];
-  const children: ChildProcess[] = [];
+  const children: ProcessHandle[] = [];
   try {
     // Our own databases, Redis prefix, task queue and (unless given one) Temporal server.
     const outboxUrl = databaseUrl(options.postgresUrl, `${name}_outbox`);
@@ -174,8 +174,8 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
 
     const peak = sampleAll(pids);
     clearInterval(rssSampler);
-    await stopProcess(worker);
-    if (dispatcher) await stopProcess(dispatcher);
+    await worker.stop('SIGTERM');
+    await dispatcher?.stop('SIGTERM');
 
     progress(`baseline: the same ${options.messages} messages through a relay without Temporal`);
     const relayStores = openStores(config);
@@ -235,7 +235,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       },
     };
   } finally {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.all(children.map((child) => child.kill()));
     for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => progress(`cleanup: ${(err as Error).message}`));
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -355,34 +355,13 @@ function costPer1000(before: Samples, after: Samples, messages: number): Cost {
 }
 
 /** Runs `outbox-sync <command>` and resolves once its output says it is running. */
-function startProcess(command: string[], env: Record<string, string>, ready: RegExp, children: ChildProcess[]): Promise<ChildProcess> {
-  const inherited = Object.entries(process.env).filter(([k]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(k));
+async function startProcess(command: string[], env: Record<string, string>, ready: RegExp, children: ProcessHandle[]): Promise<ProcessHandle> {
   // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the worker and the dispatcher.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, BIN, ...command], { env: { ...Object.fromEntries(inherited), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnCli(command, childEnv(env), { nodeArgs, keepOutput: 20_000 });
   children.push(child);
-  let log = '';
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`${command.join(' ')} exited (${code}) before it was running:\n${log.slice(-2000)}`));
-    child.once('exit', onExit);
-    const read = (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-20_000);
-      if (ready.test(log)) {
-        child.off('exit', onExit);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', read);
-    child.stderr!.on('data', read);
-  });
-}
-
-function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
+  await child.waitFor(ready, STALL_MS);
+  return child;
 }
 
 async function versions(stores: Stores): Promise<Record<string, string>> {

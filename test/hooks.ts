@@ -1,4 +1,11 @@
-/** Mocha global fixtures: the real servers, set up once for the whole run. */
+/**
+ * Mocha global fixtures: the real servers, set up once for the whole run; and root hooks around every
+ * test: a test that leaves something open fails, naming what it leaked, and a failed test's pipeline
+ * keeps its databases (test/support/pipeline.ts).
+ */
+import type Mocha from 'mocha';
+import { findLeaks, snapshot, type Snapshot } from './support/leaks';
+import { testEnded, testStarted } from './support/pipeline';
 import { setUpStack, tearDownStack } from './support/stack';
 
 export async function mochaGlobalSetup(): Promise<void> {
@@ -14,3 +21,28 @@ export async function mochaGlobalTeardown(): Promise<void> {
     process.exit(1);
   }, 15_000).unref();
 }
+
+let before: Snapshot | undefined;
+
+export const mochaHooks: Mocha.RootHookObject = {
+  async beforeEach(this: Mocha.Context) {
+    testStarted(this.currentTest);
+    // Counted a turn later, as in afterEach: by then mocha has armed this hook's own timeout timer, so
+    // that the two hooks' timers cancel out.
+    await new Promise((resolve) => setImmediate(resolve));
+    before = snapshot();
+  },
+
+  async afterEach(this: Mocha.Context) {
+    const test = this.currentTest;
+    testEnded(test);
+    if (!before) return;
+    const leaked = await findLeaks(before);
+    before = undefined;
+    // A failed test is reported once, for what failed; what it left open follows from that.
+    if (leaked && test?.state !== 'failed') {
+      // Set on the hook, the error fails the test itself; thrown, it would stop the tests after it.
+      (this.test as Mocha.Hook).error(new Error(`leaked ${leaked}`));
+    }
+  },
+};

@@ -19,7 +19,7 @@ describe('the worker and dispatcher processes', () => {
   });
 
   afterEach(async () => {
-    processes.killAll();
+    await processes.killAll();
     await pipeline.close();
   });
 
@@ -31,10 +31,9 @@ describe('the worker and dispatcher processes', () => {
     await pipeline.waitForStatus(ids, ['completed'], 60_000);
     assert.deepEqual((await readRecord(pipeline.stores.target, 'order', 'p7'))!.data, { i: 7 });
 
-    dispatcher.child.kill('SIGTERM');
-    worker.child.kill('SIGTERM');
-    assert.equal(await dispatcher.exited, 0, dispatcher.output());
-    assert.equal(await worker.exited, 0, worker.output());
+    const [dispatcherExit, workerExit] = await Promise.all([dispatcher.stop('SIGTERM'), worker.stop('SIGTERM')]);
+    assert.deepEqual(dispatcherExit, { code: 0, signal: null }, dispatcher.output());
+    assert.deepEqual(workerExit, { code: 0, signal: null }, worker.output());
     assert.match(dispatcher.output(), /dispatcher stopped/);
     assert.match(worker.output(), /worker stopped/);
   });
@@ -52,8 +51,7 @@ describe('the worker and dispatcher processes', () => {
       const { rows } = await pipeline.stores.outbox.query(`SELECT count(*)::int AS n FROM outbox_messages WHERE status = 'completed'`);
       return rows[0].n >= 5 ? true : undefined;
     });
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await first.kill();
     start('worker', settings);
     const done = await pipeline.waitForStatus(ids, ['completed'], 90_000);
     assert.equal(done.length, 60);
@@ -65,7 +63,7 @@ describe('the worker and dispatcher processes', () => {
 
   it('exit 2 with one line when a setting is wrong', async () => {
     const worker = start('worker', { OUTBOX_SYNC_LEASE_MS: 'soon' });
-    assert.equal(await worker.exited, 2);
+    assert.equal((await worker.exited).code, 2);
     assert.equal(worker.stderr().trim().split('\n').length, 1, worker.stderr());
     assert.match(worker.stderr(), /^outbox-sync: OUTBOX_SYNC_LEASE_MS: must be an integer/);
   });

@@ -17,7 +17,7 @@ import { retryMessages } from '../stores/outbox/state-machine';
 import { readRecord } from '../stores/target/synced-records';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { activitySettings, createSyncWorker } from '../worker/worker';
-import { startProcess, type ChildProcessHandle } from './support/child-processes';
+import { spawnCli, type ProcessHandle } from './support/processes';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { freePort, getStack } from './support/stack';
 
@@ -105,7 +105,7 @@ describe('recovery: poison messages and messages stuck in processing', function 
         Array.from({ length: 20 }, (_, i) => ({ entity: 'order', key: `c${i}`, data: { n: i } })),
       );
       p.startDispatcher();
-      let worker: ChildProcessHandle = startProcess('worker', p.processEnv());
+      let worker: ProcessHandle = spawnCli(['worker'], p.processEnv());
       let kills = 0;
       try {
         const targetDb = `${p.name}_target`;
@@ -117,10 +117,10 @@ describe('recovery: poison messages and messages stuck in processing', function 
             [targetDb],
           );
           if (rows.length > 0) {
-            await worker.kill('SIGKILL');
+            await worker.kill();
             kills++;
             await p.targetAdmin('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND wait_event = $2', [targetDb, 'PgSleep']);
-            worker = startProcess('worker', p.processEnv());
+            worker = spawnCli(['worker'], p.processEnv());
           }
           assert.ok(kills <= 10, `the poison should be dead after at most 4 crashes; ${kills} so far`);
           await new Promise((r) => setTimeout(r, 100));
@@ -135,7 +135,7 @@ describe('recovery: poison messages and messages stuck in processing', function 
         await p.waitForStatus([poison], ['completed'], 60_000);
         assert.deepEqual((await readRecord(p.stores.target, 'order', 'crash'))!.data, { crash: true });
       } finally {
-        await worker.kill('SIGTERM');
+        await worker.stop('SIGTERM');
       }
     });
   });

@@ -14,7 +14,7 @@ import pg from 'pg';
 import { pgSettings } from '../../stores/postgres/connect';
 import { databaseUrl, dropDatabase, migrateDatabase } from '../../stores/postgres/migrate';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
-import { startProcess, type ChildProcessHandle, type ProcessKind } from '../support/child-processes';
+import { childEnv, spawnCli, type ProcessHandle } from '../support/processes';
 import { FaultProxy } from '../support/fault-proxy';
 import { freePort } from '../support/stack';
 
@@ -29,10 +29,12 @@ export interface EnvironmentOptions {
   log: (line: string) => void;
 }
 
+export type ProcessKind = 'worker' | 'dispatcher';
+
 /** One supervised process: when it dies, it is started again, as systemd or Kubernetes would. */
 interface Slot {
   kind: ProcessKind;
-  current: ChildProcessHandle;
+  current: ProcessHandle;
   /** Peak RSS of the processes this slot ran before the current one. */
   pastPeakRss: number;
   plannedKill: boolean;
@@ -84,8 +86,7 @@ export class ChaosEnvironment {
     const temporal = await startDevServer(temporalOptions);
     const redisPort = await freePort();
     const targetProxy = await FaultProxy.start(server.hostname, Number(server.port || 5432));
-    const childEnv: NodeJS.ProcessEnv = {
-      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(key))),
+    const processEnv = childEnv({
       OUTBOX_DATABASE_URL: databaseUrl(postgresUrl, `${name}_outbox`),
       TARGET_DATABASE_URL: databaseUrl(`postgres://127.0.0.1:${targetProxy.port}/postgres`, `${name}_target`),
       REDIS_URL: `redis://127.0.0.1:${redisPort}`,
@@ -93,7 +94,7 @@ export class ChaosEnvironment {
       TEMPORAL_NAMESPACE: 'default',
       OUTBOX_SYNC_TASK_QUEUE: name,
       ...options.settings,
-    };
+    });
     const harness = { application_name: HARNESS_APPLICATION, max: 4 };
     const outbox = new pg.Pool(pgSettings(databaseUrl(postgresUrl, `${name}_outbox`), harness));
     const target = new pg.Pool(pgSettings(databaseUrl(postgresUrl, `${name}_target`), harness));
@@ -102,7 +103,7 @@ export class ChaosEnvironment {
     const redis = new Redis({ port: redisPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 20 });
     redis.on('error', () => undefined);
 
-    const env = new ChaosEnvironment(dir, name, postgresUrl, temporal, temporalOptions, redisPort, targetProxy, childEnv, outbox, target, redis, options.log);
+    const env = new ChaosEnvironment(dir, name, postgresUrl, temporal, temporalOptions, redisPort, targetProxy, processEnv, outbox, target, redis, options.log);
     await env.startRedis();
     for (let i = 0; i < options.workers; i++) env.supervise('worker');
     for (let i = 0; i < options.dispatchers; i++) env.supervise('dispatcher');
@@ -121,8 +122,13 @@ export class ChaosEnvironment {
     return this.temporal.address;
   }
 
+  /** `outbox-sync worker|dispatcher`, keeping the end of its output (enough to explain an exit). */
+  private startProcess(kind: ProcessKind): ProcessHandle {
+    return spawnCli([kind], this.childEnv, { keepOutput: 20_000 });
+  }
+
   private supervise(kind: ProcessKind): void {
-    const slot: Slot = { kind, current: startProcess(kind, this.childEnv), pastPeakRss: 0, plannedKill: false };
+    const slot: Slot = { kind, current: this.startProcess(kind), pastPeakRss: 0, plannedKill: false };
     this.slots.push(slot);
     this.watch(slot);
   }
@@ -135,12 +141,12 @@ export class ChaosEnvironment {
       if (slot.plannedKill) {
         slot.plannedKill = false;
       } else {
-        this.unplannedExits.push({ kind: slot.kind, code, signal, lastOutput: handle.output.split('\n').slice(-5).join('\n') });
+        this.unplannedExits.push({ kind: slot.kind, code, signal, lastOutput: handle.output().split('\n').slice(-5).join('\n') });
         this.log(`  ${slot.kind} exited on its own (${signal ?? code}); restarting it`);
         await new Promise((r) => setTimeout(r, 1000));
         if (this.closing) return;
       }
-      slot.current = startProcess(slot.kind, this.childEnv);
+      slot.current = this.startProcess(slot.kind);
       this.watch(slot);
     });
   }
@@ -151,10 +157,10 @@ export class ChaosEnvironment {
     const slot = slots[pick % slots.length]!;
     const victim = slot.current;
     slot.plannedKill = true;
-    await victim.kill('SIGKILL');
+    await victim.kill();
     // Wait for the replacement, so the next fault does not find the slot between processes.
     while (slot.current === victim) await new Promise((r) => setTimeout(r, 20));
-    return victim.child.pid!;
+    return victim.pid!;
   }
 
   /** Samples every live process's peak RSS; returns the peak per kind over all processes so far. */
@@ -226,7 +232,7 @@ export class ChaosEnvironment {
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.slots.map((s) => s.current.kill('SIGKILL')));
+    await Promise.all(this.slots.map((s) => s.current.kill()));
     await this.temporal.stop().catch(() => undefined);
     if (this.redisProcess && this.redisProcess.exitCode === null) {
       const exited = new Promise((resolve) => this.redisProcess!.once('exit', resolve));

@@ -2,6 +2,11 @@
  * One isolated pipeline per test: its own outbox and target databases (cloned from the migrated
  * templates), its own Redis prefix and Temporal task queue, and optionally a fault proxy in front of the
  * target database or Redis. Real servers throughout.
+ *
+ * Closing drops the databases and the Redis keys, unless a test that ran while the pipeline was open
+ * failed: then they are kept, and their names and the Redis prefix are printed once, so that a developer
+ * can look at what the failed test left (`psql -d outbox_sync_t_…_outbox`, `redis-cli --scan --pattern
+ * 'outbox_sync_t_…:*'`) and drop them by hand.
  */
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
@@ -13,6 +18,7 @@ import { readMessages, type OutboxMessage } from '../../stores/outbox/messages';
 import { dispatcherSettings } from '../../dispatcher/run-dispatcher';
 import { activitySettings, createSyncWorker } from '../../worker/worker';
 import { FaultProxy } from './fault-proxy';
+import { childEnv } from './processes';
 import { TEMPLATE_OUTBOX, TEMPLATE_TARGET, adminQuery, databaseUrl, dropDatabase, getStack } from './stack';
 import pg from 'pg';
 import { pgSettings } from '../../stores/postgres/connect';
@@ -37,11 +43,24 @@ const TEST_ENV: Record<string, string> = {
   OUTBOX_SYNC_ACTIVITY_TIMEOUT_MS: '5000',
 };
 
+/** The test running now and how many have failed so far in this run, told by the root hooks in test/hooks.ts. */
+const tests: { current: Mocha.Test | undefined; failed: number } = { current: undefined, failed: 0 };
+
+export function testStarted(test: Mocha.Test | undefined): void {
+  tests.current = test;
+}
+
+export function testEnded(test: Mocha.Test | undefined): void {
+  if (test?.state === 'failed') tests.failed++;
+}
+
 const quietLogger: DispatcherLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export class TestPipeline {
   readonly workers: { worker: Worker; run: Promise<void> }[] = [];
   readonly dispatchers: Dispatcher[] = [];
+  /** Failed tests in the run when this pipeline was made: more when it closes means one of its own failed. */
+  private readonly failedBefore = tests.failed;
 
   private constructor(
     readonly name: string,
@@ -81,8 +100,7 @@ export class TestPipeline {
 
   /** An environment for a child process (the CLI, a worker): this pipeline's settings and no others. */
   processEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-    const inherited = Object.entries(process.env).filter(([name]) => !/^(OUTBOX_|TARGET_DATABASE_URL$|REDIS_URL$|TEMPORAL_|INGEST_)/.test(name));
-    return { ...Object.fromEntries(inherited), ...this.env, ...extra };
+    return childEnv({ ...this.env, ...extra });
   }
 
   get client() {
@@ -165,14 +183,22 @@ export class TestPipeline {
     }
   }
 
+  /** Stops everything the pipeline started; drops its databases and Redis keys unless a test of it failed. */
   async close(): Promise<void> {
+    const keep = tests.current?.state === 'failed' || tests.failed > this.failedBefore;
     await this.stopDispatchers();
     await this.stopWorkers();
-    const keys = await this.stores.redis.keys(`${this.config.redisPrefix}*`).catch(() => []);
-    if (keys.length > 0) await this.stores.redis.del(...keys).catch(() => undefined);
+    if (!keep) {
+      const keys = await this.stores.redis.keys(`${this.config.redisPrefix}*`).catch(() => []);
+      if (keys.length > 0) await this.stores.redis.del(...keys).catch(() => undefined);
+    }
     await this.stores.close();
     await this.targetProxy?.close();
     await this.redisProxy?.close();
+    if (keep) {
+      console.error(`    kept for inspection: databases ${this.name}_outbox and ${this.name}_target, Redis prefix ${this.config.redisPrefix}`);
+      return;
+    }
     const stack = getStack();
     await dropDatabase(stack.postgresUrl, `${this.name}_outbox`);
     await dropDatabase(stack.postgresUrl, `${this.name}_target`);
