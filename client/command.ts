@@ -4,7 +4,7 @@
  * and the parsing of the arguments several commands take.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError, type Config } from '../config/config';
+import { ConfigError, loadConfig, type Config } from '../config/config';
 import { openStores, type Stores } from '../stores/stores';
 import { InvalidMessageError } from '../stores/outbox/validate';
 import { IdempotencyConflictError } from '../stores/outbox/enqueue';
@@ -22,6 +22,17 @@ export function createProgram(name: string, description: string): Command {
     .showSuggestionAfterError()
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`${name}: ${text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) });
+}
+
+/**
+ * Adds a long-running process's command: it takes no arguments, loads the settings and runs until a
+ * signal. `run` imports the process's module only when chosen, so a one-shot command loads none of them.
+ */
+export function addProcess(program: Command, name: string, description: string, run: (config: Config) => Promise<void>): void {
+  program
+    .command(name)
+    .description(description)
+    .action(() => run(loadConfig()));
 }
 
 /** Runs the command line; sets process.exitCode (2 for bad usage or input, 1 for a runtime failure). */

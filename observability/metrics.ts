@@ -26,40 +26,48 @@ function metric<T extends client.Metric>(name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
+function counter<L extends string>(config: client.CounterConfiguration<L>): client.Counter<L> {
+  return metric(config.name, () => new client.Counter(config));
+}
+
+function histogram<L extends string>(config: client.HistogramConfiguration<L>): client.Histogram<L> {
+  return metric(config.name, () => new client.Histogram(config));
+}
+
 /** What the worker and the dispatcher count and time. Created on first use, shared by the process. */
 export function pipelineMetrics() {
   return {
-    outcomes: metric('outbox_sync_outcomes_total', () => new client.Counter({
+    outcomes: counter({
       name: 'outbox_sync_outcomes_total',
       help: 'Outcomes recorded in the outbox, by the status they left the message in (completed, failed, dead).',
       labelNames: ['status'] as const,
-    })),
-    endToEnd: metric('outbox_sync_end_to_end_seconds', () => new client.Histogram({
+    }),
+    endToEnd: histogram({
       name: 'outbox_sync_end_to_end_seconds',
       help: 'From enqueue to the recorded outcome of a message, by that outcome.',
       labelNames: ['status'] as const,
       buckets: SECONDS,
-    })),
-    startDelay: metric('outbox_sync_start_delay_seconds', () => new client.Histogram({
+    }),
+    startDelay: histogram({
       name: 'outbox_sync_start_delay_seconds',
       help: 'From enqueue to the start of the message\'s first workflow execution.',
       buckets: SECONDS,
-    })),
-    activity: metric('outbox_sync_activity_seconds', () => new client.Histogram({
+    }),
+    activity: histogram({
       name: 'outbox_sync_activity_seconds',
       help: 'Duration of each activity attempt (stageToCache is the cache stage, persistToTarget the persist stage), by result.',
       labelNames: ['activity', 'result'] as const,
       buckets: SECONDS,
-    })),
-    reexecutions: metric('outbox_sync_reexecutions_total', () => new client.Counter({
+    }),
+    reexecutions: counter({
       name: 'outbox_sync_reexecutions_total',
       help: 'Executions started again: failed messages redriven, and stuck ones whose workflow was gone.',
       labelNames: ['reason'] as const,
-    })),
-    startFailures: metric('outbox_sync_start_failures_total', () => new client.Counter({
+    }),
+    startFailures: counter({
       name: 'outbox_sync_start_failures_total',
       help: 'Workflow starts that failed and will be tried again.',
-    })),
+    }),
   };
 }
 

@@ -35,7 +35,7 @@ describe('operating the processes: metrics and logs', () => {
   });
 
   afterEach(async () => {
-    processes.killAll();
+    await processes.killAll();
     await pipeline.close();
   });
 

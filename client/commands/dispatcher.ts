@@ -1,14 +1,7 @@
 /** `outbox-sync dispatcher`: claims, starts, redrives and reconciles until stopped (dispatcher/run-dispatcher.ts). */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/config';
+import { addProcess } from '../command';
 
 export function registerDispatcher(program: Command): void {
-  program
-    .command('dispatcher')
-    .description('claim pending messages, start their workflows, redrive failed ones, reconcile stuck ones')
-    .action(async () => {
-      const config = loadConfig();
-      const { runDispatcher } = await import('../../dispatcher/run-dispatcher');
-      await runDispatcher(config);
-    });
+  addProcess(program, 'dispatcher', 'claim pending messages, start their workflows, redrive failed ones, reconcile stuck ones', async (config) => (await import('../../dispatcher/run-dispatcher')).runDispatcher(config));
 }

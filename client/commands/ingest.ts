@@ -1,14 +1,7 @@
 /** `outbox-sync ingest`: the HTTP server for devices (servers/ingest/run-ingest.ts). */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/config';
+import { addProcess } from '../command';
 
 export function registerIngest(program: Command): void {
-  program
-    .command('ingest')
-    .description('the HTTP server for devices: POST /v1/messages, GET /v1/messages/:id, /healthz, /metrics')
-    .action(async () => {
-      const config = loadConfig();
-      const { runIngest } = await import('../../servers/ingest/run-ingest');
-      await runIngest(config);
-    });
+  addProcess(program, 'ingest', 'the HTTP server for devices: POST /v1/messages, GET /v1/messages/:id, /healthz, /metrics', async (config) => (await import('../../servers/ingest/run-ingest')).runIngest(config));
 }

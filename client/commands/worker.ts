@@ -1,14 +1,7 @@
 /** `outbox-sync worker`: runs workflows and activities until stopped (worker/run-worker.ts). */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/config';
+import { addProcess } from '../command';
 
 export function registerWorker(program: Command): void {
-  program
-    .command('worker')
-    .description('run workflows and activities (many may run at once)')
-    .action(async () => {
-      const config = loadConfig();
-      const { runWorker } = await import('../../worker/run-worker');
-      await runWorker(config);
-    });
+  addProcess(program, 'worker', 'run workflows and activities (many may run at once)', async (config) => (await import('../../worker/run-worker')).runWorker(config));
 }
