@@ -131,7 +131,7 @@ export function useOutboxPage(options: OutboxPageOptions = {}): OutboxPage {
 
   after(async () => {
     await browser?.close();
-    processes?.killAll();
+    await processes?.killAll();
     if (pipeline) {
       // The processing messages' workflows have no worker left; end them rather than leave them running.
       for (const id of outbox?.processing ?? []) {
