@@ -4,7 +4,7 @@
  * keeps its databases (test/support/pipeline.ts).
  */
 import type Mocha from 'mocha';
-import { findLeaks, snapshot, type Snapshot } from './support/leaks';
+import { checkSharingSuites, findLeaks, inSharingSuite, snapshot, type Snapshot } from './support/leaks';
 import { testEnded, testStarted } from './support/pipeline';
 import { setUpStack, tearDownStack } from './support/stack';
 
@@ -25,8 +25,13 @@ export async function mochaGlobalTeardown(): Promise<void> {
 let before: Snapshot | undefined;
 
 export const mochaHooks: Mocha.RootHookObject = {
+  beforeAll(this: Mocha.Context) {
+    checkSharingSuites(this.test!.parent!);
+  },
+
   async beforeEach(this: Mocha.Context) {
     testStarted(this.currentTest);
+    if (inSharingSuite(this.currentTest)) return;
     // Counted a turn later, as in afterEach: by then mocha has armed this hook's own timeout timer, so
     // that the two hooks' timers cancel out.
     await new Promise((resolve) => setImmediate(resolve));

@@ -3,7 +3,12 @@
  * it — a pool, a client, a server, a timer, a child process — counted per kind of Node resource, e.g.
  * "1 TCPSocketWrap, 1 Timeout". The run-wide stack (the shared Temporal connection, the dev server) is open
  * before every test and after it, so it cancels out.
+ *
+ * A suite with `before` hooks shares what they open among its tests (a pipeline whose pool grows as the
+ * tests use it, a server), and its `after` hooks close it: its tests are judged together, after those
+ * hooks, against what was open before the first of them.
  */
+import type Mocha from 'mocha';
 import { liveProcesses, settleStoppingProcesses, type ProcessHandle } from './processes';
 
 /**
@@ -14,6 +19,11 @@ const NOISY = new Set(['TTYWrap', 'FSReqCallback', 'FSReqPromise']);
 
 /** Closing sockets and cleared timers leave the list a few turns of the event loop later: wait this long at most. */
 const SETTLE_MS = 200;
+/**
+ * After a suite's `after` hooks, longer: a client closed there may finish on a timer of its own (ioredis
+ * gives a socket that does not close, e.g. after a refused TLS handshake, 2 s before destroying it).
+ */
+const SUITE_SETTLE_MS = 3_000;
 /** A child process asked to stop (SIGKILL, or SIGTERM and its own shutdown) gets this long to go. */
 const STOPPING_MS = 10_000;
 
@@ -43,9 +53,9 @@ function excess(before: Map<string, number>): [string, number][] {
  * What is open now and was not at `before`, after letting it settle; null when nothing is. Names the
  * child processes started since `before` that still run.
  */
-export async function findLeaks(before: Snapshot): Promise<string | null> {
+export async function findLeaks(before: Snapshot, settleMs = SETTLE_MS): Promise<string | null> {
   await settleStoppingProcesses(STOPPING_MS);
-  const deadline = Date.now() + SETTLE_MS;
+  const deadline = Date.now() + settleMs;
   let left = excess(before.counts);
   while (left.length > 0 && Date.now() < deadline) {
     await new Promise((resolve) => setImmediate(resolve));
@@ -56,4 +66,48 @@ export async function findLeaks(before: Snapshot): Promise<string | null> {
   const running = liveProcesses().filter((handle) => !before.processes.has(handle));
   const named = running.length > 0 ? ` (still running: ${running.map((h) => `${h.name}, pid ${h.pid}`).join('; ')})` : '';
   return `${left.map(([kind, n]) => `${n} ${kind}`).join(', ')}${named}`;
+}
+
+interface HookLists {
+  _beforeAll: Mocha.Hook[];
+  _afterAll: Mocha.Hook[];
+}
+
+const hooksOf = (suite: Mocha.Suite) => suite as unknown as HookLists;
+
+/** Whether the test runs inside a suite that shares `before` hooks' resources among its tests. */
+export function inSharingSuite(test: Mocha.Runnable | undefined): boolean {
+  for (let suite = test?.parent; suite && !suite.root; suite = suite.parent) if (hooksOf(suite)._beforeAll.length > 0) return true;
+  return false;
+}
+
+/**
+ * Adds the leak check around each outermost suite with `before` hooks: a snapshot before its first
+ * `before` hook, the check after its last `after` hook (there, a leak fails that hook, named by the suite).
+ */
+export function checkSharingSuites(root: Mocha.Suite): void {
+  const visit = (suite: Mocha.Suite) => {
+    const hooks = hooksOf(suite);
+    if (hooks._beforeAll.length === 0) {
+      suite.suites.forEach(visit);
+      return;
+    }
+    let before: Snapshot | undefined;
+    suite.beforeAll('snapshot for the leak check', async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      before = snapshot();
+    });
+    hooks._beforeAll.unshift(hooks._beforeAll.pop()!);
+    suite.afterAll('leak check', async () => {
+      // As for a test: a suite with a failed test is reported for that, not again for what it left open.
+      if (!before || hasFailed(suite)) return;
+      const leaked = await findLeaks(before, SUITE_SETTLE_MS);
+      if (leaked) throw new Error(`the suite's tests and hooks leaked ${leaked}`);
+    });
+  };
+  root.suites.forEach(visit);
+}
+
+function hasFailed(suite: Mocha.Suite): boolean {
+  return suite.tests.some((test) => test.state === 'failed') || suite.suites.some(hasFailed);
 }
