@@ -115,6 +115,8 @@ describe('TLS settings against real servers', () => {
     it('is refused without the client certificate the server demands', async () => {
       const { redis } = open({ REDIS_URL: `rediss://127.0.0.1:${port}`, REDIS_TLS_CA_FILE: certs.ca });
       await assert.rejects(redis.ping());
+      // Refused, the client would keep reconnecting until the pool closes: stop it here.
+      redis.disconnect();
     });
   });
 
