@@ -4,7 +4,7 @@ import type { Op } from '../stores/outbox/validate';
 import { isPermanentDatabaseError } from '../stores/postgres/errors';
 import { upsertRecord } from '../stores/target/synced-records';
 import { FailureType } from '../workflows/failures';
-import type { ActivityDeps, Claim } from './activities';
+import type { ActivityDeps, Claim } from './claim';
 import { completion } from './record-outcome';
 
 export interface PersistInput extends Claim {

@@ -1,6 +1,6 @@
 import { redriveDelayMs } from '../dispatcher/redrive';
 import { FailureKind, recordCompleted, recordFailure, type MessageState, type Transition } from '../stores/outbox/state-machine';
-import { executionOf, type ActivityDeps, type Claim } from './activities';
+import { executionOf, type ActivityDeps, type Claim } from './claim';
 
 export type OutcomeInput = (Claim & { outcome: 'completed' }) | (Claim & { outcome: 'failed'; error: string; permanent: boolean });
 

@@ -3,7 +3,7 @@ import type { StageResult } from '../stores/cache';
 import { readMessage } from '../stores/outbox/messages';
 import { InvalidMessageError, checkData, type Op } from '../stores/outbox/validate';
 import { FailureType } from '../workflows/failures';
-import { executionOf, type ActivityDeps, type Claim } from './activities';
+import { executionOf, type ActivityDeps, type Claim } from './claim';
 
 export type StageOutcome =
   | { state: 'not-claimed' }
