@@ -17,13 +17,13 @@ import { liveProcesses, settleStoppingProcesses, type ProcessHandle } from './pr
  */
 const NOISY = new Set(['TTYWrap', 'FSReqCallback', 'FSReqPromise']);
 
-/** Closing sockets and cleared timers leave the list a few turns of the event loop later: wait this long at most. */
-const SETTLE_MS = 200;
 /**
- * After a suite's `after` hooks, longer: a client closed there may finish on a timer of its own (ioredis
- * gives a socket that does not close, e.g. after a refused TLS handshake, 2 s before destroying it).
+ * Closing sockets and cleared timers leave the list a few turns of the event loop later, and a client
+ * may finish closing on a timer of its own (ioredis gives a socket that does not close, e.g. after a
+ * refused TLS handshake or a Redis restart, 2 s before destroying it): wait this long at most. The wait
+ * ends as soon as nothing is left, so only a test that does leak pays for it.
  */
-const SUITE_SETTLE_MS = 3_000;
+const SETTLE_MS = 3_000;
 /** A child process asked to stop (SIGKILL, or SIGTERM and its own shutdown) gets this long to go. */
 const STOPPING_MS = 10_000;
 
@@ -101,7 +101,7 @@ export function checkSharingSuites(root: Mocha.Suite): void {
     suite.afterAll('leak check', async () => {
       // As for a test: a suite with a failed test is reported for that, not again for what it left open.
       if (!before || hasFailed(suite)) return;
-      const leaked = await findLeaks(before, SUITE_SETTLE_MS);
+      const leaked = await findLeaks(before);
       if (leaked) throw new Error(`the suite's tests and hooks leaked ${leaked}`);
     });
   };
