@@ -3,17 +3,18 @@
  * function and one guarded SQL statement that names the state (or states) it leaves, so a late or
  * duplicated activity can never move a message back.
  *
- *            claimPending (dispatcher)        recordCompleted (activities)
- *   pending ──────────────────────▶ processing ─────────────────────────────▶ completed ──▶ (prune deletes)
- *      ▲                              │  ▲  │ ▲
- *      │            recordFailure     │  │  │ │ claimAbandoned (reconciler: no workflow runs; a new execution)
- *      │  (activities, reconciler)    │  │  └─┘ renewLease (reconciler: its workflow still runs)
- *      │                              ▼  │ claimFailedDue (redriver, once the backoff has passed)
- *      │                            failed
- *      │                              │ markDeadExhausted (redriver: out of executions, or a permanent fault)
- *      │                              ▼
- *      │                             dead ◀── recordFailure, when it was the last execution or permanent
- *      └─────── retryMessages (operator: CLI or outbox page) ─────── dead, failed
+ *   pending ── claimPending (dispatcher) ──▶ processing ── recordCompleted (activities) ──▶ completed
+ *      ▲                                       │    ▲  ↺ renewLease, claimAbandoned (reconciler)
+ *      │  recordFailure (activities,           │    │ claimFailedDue (redriver, once the backoff
+ *      │  reconciler)                          ▼    │ has passed)
+ *      │                                     failed ┘
+ *      │                                       │ markDeadExhausted (redriver: out of executions)
+ *      │                                       ▼
+ *      │                                      dead ◀── recordFailure, on the last execution or a permanent fault
+ *      │
+ *      └── retryMessages (operator: CLI or outbox page) ◀── dead, failed
+ *
+ *   completed messages leave only by prune (deleted once old enough).
  *
  * What each status means is declared with the statuses, in statuses.ts (pure, so the outbox page's
  * front end shares it).
