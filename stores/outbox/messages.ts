@@ -1,7 +1,7 @@
 /**
  * Reads of the outbox, and prune. Status changes live in state-machine.ts, and nowhere else.
  */
-import { BULK_BATCH, countWhere, type ClaimedMessage, type FailureKind, type MessageStatus, type Progress, type At } from './state-machine';
+import { BULK_BATCH, CLAIMED_COLUMNS, NOW, countWhere, toClaimed, type ClaimedMessage, type FailureKind, type MessageStatus, type Progress, type At } from './state-machine';
 import type { Op } from './validate';
 import type { Queryable } from './enqueue';
 
@@ -33,12 +33,12 @@ export interface OutboxMessage {
 /** Processing messages whose lease has ended: the reconciler checks each one's workflow. */
 export async function findLeaseExpired(db: Queryable, options: At & { limit: number }): Promise<ClaimedMessage[]> {
   const { rows } = await db.query(
-    `SELECT id, entity, entity_key, executions, created_at FROM outbox_messages
-      WHERE status = 'processing' AND lease_ends_at <= coalesce($2::timestamptz, now())
+    `SELECT ${CLAIMED_COLUMNS} FROM outbox_messages
+      WHERE status = 'processing' AND lease_ends_at <= ${NOW(2)}
       ORDER BY lease_ends_at LIMIT $1`,
     [options.limit, options.now ?? null],
   );
-  return rows.map((row) => ({ id: Number(row.id), entity: row.entity, key: row.entity_key, execution: row.executions, createdAt: row.created_at }));
+  return rows.map(toClaimed);
 }
 
 export async function readMessage(db: Queryable, id: number): Promise<OutboxMessage | null> {

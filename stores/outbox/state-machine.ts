@@ -62,13 +62,14 @@ export interface At {
   now?: Date;
 }
 
-const NOW = (param: number) => `coalesce($${param}::timestamptz, now())`;
+/** The injected time, as SQL: parameter `param`, or the database's now() when it is null. */
+export const NOW = (param: number) => `coalesce($${param}::timestamptz, now())`;
 
-const CLAIMED_COLUMNS = 'id, entity, entity_key, executions, created_at';
+export const CLAIMED_COLUMNS = 'id, entity, entity_key, executions, created_at';
 
 type ClaimedRow = { id: string; entity: string; entity_key: string; executions: number; created_at: Date };
 
-function toClaimed(row: ClaimedRow): ClaimedMessage {
+export function toClaimed(row: ClaimedRow): ClaimedMessage {
   return { id: Number(row.id), entity: row.entity, key: row.entity_key, execution: row.executions, createdAt: row.created_at };
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { pgSettings } from './connect';
 import { PgErrorCode, sqlState } from './errors';
+import { inTransaction } from './transaction';
 import { packageRoot } from '../../config/package-root';
 
 export type MigrationSet = 'outbox' | 'target';
@@ -20,9 +21,7 @@ export async function migrate(pool: pg.Pool, set: MigrationSet): Promise<string[
   const files = readdirSync(dir)
     .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
     .sort();
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCK_KEY]);
     await client.query(
       `CREATE TABLE IF NOT EXISTS outbox_sync_migrations (
@@ -38,14 +37,8 @@ export async function migrate(pool: pg.Pool, set: MigrationSet): Promise<string[
       await client.query('INSERT INTO outbox_sync_migrations (name) VALUES ($1)', [name]);
       applied.push(name);
     }
-    await client.query('COMMIT');
     return applied;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Creates the database a URL names if it does not exist yet (connecting to the server's `postgres` database). */

@@ -1,4 +1,4 @@
-/** One transaction of its own around some work: the outbox's bulk retries, capped claims and enqueues share it. */
+/** One transaction of its own around some work: migrations, the outbox's bulk retries, capped claims and enqueues share it. */
 import pg from 'pg';
 
 /**
