@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { Cache } from '../stores/cache';
 import type { MessageState } from '../stores/outbox/state-machine';
+import type { Targets } from '../stores/target/targets';
 
 export interface ActivitySettings {
   /** Executions of one message before it is declared dead. */
@@ -13,7 +14,7 @@ export interface ActivitySettings {
 
 export interface ActivityDeps {
   outbox: pg.Pool;
-  target: pg.Pool;
+  targets: Targets;
   cache: Cache;
   settings: ActivitySettings;
   /** Told of each outcome this worker records (metrics). */

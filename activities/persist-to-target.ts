@@ -1,8 +1,7 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
-import { readMessage } from '../stores/outbox/messages';
+import { readMessageWithText } from '../stores/outbox/messages';
 import type { Op } from '../stores/outbox/validate';
-import { isPermanentDatabaseError } from '../stores/postgres/errors';
-import { upsertRecord } from '../stores/target/synced-records';
+import { TargetRejected } from '../stores/target/targets';
 import { FailureType } from '../workflows/failures';
 import type { ActivityDeps, Claim } from './claim';
 import { completion } from './record-outcome';
@@ -24,40 +23,38 @@ export interface PersistResult {
 }
 
 /**
- * Writes the staged version into the target with a version-guarded upsert. The data comes from the cache
- * when it still holds this message's copy, and from the outbox otherwise (evicted, flushed, overtaken by a
- * newer version, or Redis unreachable).
+ * Writes the staged version into its target (the entity's own table, or synced_records) with a
+ * version-guarded write. The data comes from the cache when it still holds this message's copy, and from
+ * the outbox otherwise (evicted, flushed, overtaken by a newer version, or Redis unreachable); a soft delete
+ * reads the outbox for the delete's time.
  */
 export function persistToTarget(deps: ActivityDeps) {
-  const { outbox, target, cache } = deps;
+  const { outbox, targets, cache } = deps;
   const recordCompletion = completion(deps);
   return async function persistToTarget(input: PersistInput): Promise<PersistResult> {
     const { messageId, entity, key, version, op } = input;
-    let data: unknown;
+    let dataText: string | null;
+    let deletedAt = new Date();
     let from: 'cache' | 'outbox' = 'cache';
-    const copy = await cache.read(entity, key).catch((err: Error) => {
+    const copy = op === 'delete' && targets.softDeletes(entity) ? null : await cache.read(entity, key).catch((err: Error) => {
       log.warn('cache unreachable; reading the outbox copy', { messageId, error: err.message });
       return null;
     });
     if (copy && copy.version === version && copy.messageId === messageId) {
-      data = op === 'delete' ? null : JSON.parse(copy.data);
+      dataText = op === 'delete' ? null : copy.data;
     } else {
       from = 'outbox';
-      const message = await readMessage(outbox, messageId);
+      const message = await readMessageWithText(outbox, messageId);
       if (!message) throw ApplicationFailure.nonRetryable(`message ${messageId} is no longer in the outbox`, FailureType.invalidMessage);
-      data = op === 'delete' ? null : message.data;
+      dataText = op === 'delete' ? null : message.dataText;
+      deletedAt = message.createdAt;
     }
     let applied: boolean;
     try {
-      applied = await upsertRecord(target, { entity, key, version, data, deleted: op === 'delete', messageId });
+      applied = await targets.write({ entity, key, version, messageId, op, dataText, deletedAt });
     } catch (err) {
-      if (isPermanentDatabaseError(err)) {
-        throw ApplicationFailure.create({
-          type: FailureType.targetRejected,
-          message: `the target refused the record: ${(err as Error).message}`,
-          nonRetryable: true,
-          cause: err as Error,
-        });
+      if (err instanceof TargetRejected) {
+        throw ApplicationFailure.create({ type: FailureType.targetRejected, message: `the target refused the record: ${err.message}`, nonRetryable: true });
       }
       throw err;
     }

@@ -1,6 +1,6 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { StageResult } from '../stores/cache';
-import { readMessage } from '../stores/outbox/messages';
+import { readMessageWithText } from '../stores/outbox/messages';
 import { InvalidMessageError, checkData, type Op } from '../stores/outbox/validate';
 import { FailureType } from '../workflows/failures';
 import { executionOf, type ActivityDeps, type Claim } from './claim';
@@ -14,7 +14,7 @@ export function stageToCache({ outbox, cache, settings }: ActivityDeps) {
   return async function stageToCache(claim: Claim): Promise<StageOutcome> {
     const { messageId } = claim;
     const execution = executionOf(claim);
-    const message = await readMessage(outbox, messageId);
+    const message = await readMessageWithText(outbox, messageId);
     if (!message || message.status !== 'processing' || message.executions !== execution) {
       log.info('message is no longer claimed by this execution; nothing to do', { messageId, execution, status: message?.status });
       return { state: 'not-claimed' };
@@ -28,7 +28,7 @@ export function stageToCache({ outbox, cache, settings }: ActivityDeps) {
       if (err instanceof InvalidMessageError) throw invalid(err.message);
       throw err;
     }
-    const data = op === 'delete' ? '' : JSON.stringify(message.data);
+    const data = op === 'delete' ? '' : (message.dataText ?? 'null');
     const result = await cache.stage(message.entity, message.key, { version: message.version, op, data, messageId });
     return { state: 'staged', entity: message.entity, key: message.key, version: message.version, op, cache: result };
   };

@@ -18,6 +18,7 @@ import { registerInspect } from './commands/inspect';
 import { registerRetry } from './commands/retry';
 import { registerPrune } from './commands/prune';
 import { registerDrain } from './commands/drain';
+import { registerTargets } from './commands/targets';
 
 /** The commands in the order help lists them: setting up, the processes, then the operator's tools. */
 const COMMANDS = [
@@ -34,6 +35,7 @@ const COMMANDS = [
   registerRetry,
   registerPrune,
   registerDrain,
+  registerTargets,
 ];
 
 export function buildProgram(): Command {

@@ -5,6 +5,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/config';
+import pg from 'pg';
+import { pgSettings } from '../stores/postgres/connect';
+import { TargetsError } from '../stores/target/mapping';
+import { Targets } from '../stores/target/targets';
 import { openStores, type Stores } from '../stores/stores';
 import { InvalidMessageError } from '../stores/outbox/validate';
 import { IdempotencyConflictError } from '../stores/outbox/enqueue';
@@ -49,7 +53,7 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
 function exitCodeFor(err: unknown): number {
   // Help asked for exits 0; help shown because no command was given is bad usage.
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-  const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof InvalidMessageError || err instanceof IdempotencyConflictError;
+  const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof TargetsError || err instanceof InvalidMessageError || err instanceof IdempotencyConflictError;
   return usage ? 2 : 1;
 }
 
@@ -67,6 +71,19 @@ export async function withStores<T>(config: Config, work: (stores: Stores) => Pr
     return await work(stores);
   } finally {
     await stores.close();
+  }
+}
+
+/** The targets alone (no outbox, no Redis), for the commands that only look at the user's databases. */
+export async function withTargets<T>(config: Config, work: (targets: Targets) => Promise<T>): Promise<T> {
+  // The pool of synced_records connects only if used.
+  const syncedRecords = new pg.Pool(pgSettings(config.targetDatabaseUrl, { max: 1 }));
+  const targets = new Targets(syncedRecords, config.targets, 1);
+  try {
+    return await work(targets);
+  } finally {
+    await targets.close();
+    await syncedRecords.end();
   }
 }
 

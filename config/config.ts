@@ -6,6 +6,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LOG_LEVELS } from '../observability/logging';
+import { readTargetsMapping, TargetsError, type TargetsMapping } from '../stores/target/mapping';
 
 const url = (protocols: string[]) =>
   z.string().refine(
@@ -171,12 +172,16 @@ const settings = {
   uiTokens: ['OUTBOX_SYNC_UI_TOKENS', tokenPairs, ''],
   /** Names from OUTBOX_SYNC_UI_TOKENS that may also act (retry); none by default. */
   uiOperators: ['OUTBOX_SYNC_UI_OPERATORS', nameList, ''],
+  /** A JSON file mapping entities to the user's own tables (stores/target/mapping.ts); empty: all to synced_records. */
+  targetsFile: ['OUTBOX_SYNC_TARGETS', file, ''],
+  /** Connections per target database, in each worker. */
+  targetPoolSize: ['OUTBOX_SYNC_TARGET_POOL_SIZE', int(1, 1000), 10],
   /** Backpressure: dispatchers claim no more while this many messages are in processing. */
   maxInFlight: ['OUTBOX_SYNC_MAX_IN_FLIGHT', int(1, 1_000_000), 1_000],
 } as const;
 
 /** Settings that only make sense together. */
-const PAIRS: [keyof Config, keyof Config][] = [
+const PAIRS: [keyof Settings, keyof Settings][] = [
   ['redisTlsCertFile', 'redisTlsKeyFile'],
   ['temporalTlsCertFile', 'temporalTlsKeyFile'],
 ];
@@ -185,7 +190,10 @@ const PAIRS: [keyof Config, keyof Config][] = [
 const SECRET_SETTINGS = new Set(['INGEST_TOKENS', 'OUTBOX_SYNC_CODEC_KEYS', 'OUTBOX_SYNC_CODEC_TOKENS', 'OUTBOX_SYNC_UI_TOKENS']);
 
 type Settings = typeof settings;
-export type Config = { [K in keyof Settings]: z.infer<Settings[K][1]> };
+export type Config = { [K in keyof Settings]: z.infer<Settings[K][1]> } & {
+  /** The mapping OUTBOX_SYNC_TARGETS names, read and checked; null when unset. */
+  targets: TargetsMapping | null;
+};
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -215,6 +223,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const uiNames = new Set((config.uiTokens as Config['uiTokens']).map((t) => t.name));
   const stranger = (config.uiOperators as Config['uiOperators']).find((name) => !uiNames.has(name));
   if (stranger !== undefined) throw new ConfigError(`OUTBOX_SYNC_UI_OPERATORS: "${stranger}" is not a name in OUTBOX_SYNC_UI_TOKENS`);
+  try {
+    config.targets = config.targetsFile ? readTargetsMapping(config.targetsFile as string, env) : null;
+  } catch (err) {
+    if (err instanceof TargetsError) throw new ConfigError(err.message);
+    throw err;
+  }
   return config as Config;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `npm start` and `npm test` need on this machine; quick when it is already done.
 #   1. node_modules (npm ci when missing or out of date)
-#   2. local PostgreSQL and Redis started when they are installed but not running (default URLs only)
+#   2. local PostgreSQL, Redis and MariaDB started when they are installed but not running (default URLs only)
 #   3. the temporal CLI: on PATH, in .tools/bin, or built there with go install
 #   4. the TypeScript build, the workflow bundle a worker loads at start, and the outbox page
 set -euo pipefail
@@ -36,6 +36,19 @@ if [ -z "${REDIS_URL:-}" ] && command -v redis-cli >/dev/null; then
       for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
     else
       say "Redis is not answering on 127.0.0.1:6379 and redis-server is not installed"; exit 1
+    fi
+  fi
+fi
+
+# MariaDB holds the tests' user tables on the second engine (TEST_MYSQL_URL names another server).
+if [ -z "${TEST_MYSQL_URL:-}" ] && command -v mariadb-admin >/dev/null; then
+  if ! mariadb-admin -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1; then
+    if [ -x /usr/sbin/mariadbd ]; then
+      say "starting MariaDB"
+      start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+      for _ in $(seq 1 60); do mariadb-admin -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1 && break; sleep 0.5; done
+    else
+      say "MariaDB is not answering on 127.0.0.1:3306 and mariadbd is not installed"; exit 1
     fi
   fi
 fi

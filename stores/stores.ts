@@ -5,19 +5,23 @@ import pg from 'pg';
 import { Cache } from './cache';
 import type { Config } from '../config/config';
 import { pgSettings } from './postgres/connect';
+import { Targets } from './target/targets';
 
 export interface Stores {
   outbox: pg.Pool;
+  /** synced_records, the default target. */
   target: pg.Pool;
+  /** Every target: the mapped tables (a pool per database) and synced_records. */
+  targets: Targets;
   redis: Redis;
   cache: Cache;
   close(): Promise<void>;
 }
 
 /** PostgreSQL TLS comes from each URL (sslmode, sslrootcert, sslcert, sslkey), as libpq users expect. */
-export function openStores(config: Config, poolSize = 10): Stores {
-  const outbox = new pg.Pool(pgSettings(config.outboxDatabaseUrl, { max: poolSize }));
-  const target = new pg.Pool(pgSettings(config.targetDatabaseUrl, { max: poolSize }));
+export function openStores(config: Config, poolSize?: number): Stores {
+  const outbox = new pg.Pool(pgSettings(config.outboxDatabaseUrl, { max: poolSize ?? 10 }));
+  const target = new pg.Pool(pgSettings(config.targetDatabaseUrl, { max: poolSize ?? 10 }));
   // A pool error is a connection the server dropped while idle; the pool replaces it on next use.
   outbox.on('error', () => undefined);
   target.on('error', () => undefined);
@@ -26,14 +30,16 @@ export function openStores(config: Config, poolSize = 10): Stores {
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, commandTimeout: 2_000, connectTimeout: 2_000, ...redisTls(config) });
   redis.on('error', () => undefined);
   const cache = new Cache(redis, config.redisPrefix, config.cacheTtlSeconds * 1000);
+  const targets = new Targets(target, config.targets, poolSize ?? config.targetPoolSize);
   return {
     outbox,
     target,
+    targets,
     redis,
     cache,
     async close() {
       // quit() waits for replies; a client that never connected is disconnected instead (no reconnect timer left).
-      await Promise.allSettled([outbox.end(), target.end(), redis.quit().catch(() => redis.disconnect())]);
+      await Promise.allSettled([outbox.end(), target.end(), targets.close(), redis.quit().catch(() => redis.disconnect())]);
     },
   };
 }

@@ -13,11 +13,20 @@ import { activitySettings, createSyncWorker } from './worker';
 /** Runs a worker until SIGINT or SIGTERM; running activities get the grace time to finish. */
 export async function runWorker(config: Config): Promise<void> {
   const logger = createLogger(config, 'worker');
+  const stores = openStores(config);
+  // A mapping that does not fit its tables stops the worker (exit 2); a target database that is down only
+  // holds up its own entities, whose writes retry until it answers.
+  try {
+    const report = await stores.targets.requireReady({ unreachableIsFine: true });
+    for (const database of report.databases) if (database.problem) logger.warn({ database: database.name }, database.problem);
+  } catch (err) {
+    await stores.close();
+    throw err;
+  }
   const sdkPort = config.metricsAddress ? await freeLoopbackPort() : 0;
   installRuntime(logger, sdkPort ? `127.0.0.1:${sdkPort}` : undefined);
   collectProcessMetrics();
   const metricsServer = await startMetrics(config, logger, sdkPort ? `http://127.0.0.1:${sdkPort}/metrics` : undefined);
-  const stores = openStores(config);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   try {
     const worker = await createSyncWorker({

@@ -20,7 +20,7 @@ export interface SyncWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
-  stores: Pick<Stores, 'outbox' | 'target' | 'cache'>;
+  stores: Pick<Stores, 'outbox' | 'targets' | 'cache'>;
   settings: ActivitySettings;
   /** A bundle (tests build one per run); otherwise the one built with the code (worker/bundle.ts), or one made at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -45,7 +45,7 @@ export function createSyncWorker({ connection, namespace, taskQueue, stores, set
     namespace,
     taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows/sync-message') }),
-    activities: createActivities({ outbox: stores.outbox, target: stores.target, cache: stores.cache, settings, onOutcome }),
+    activities: createActivities({ outbox: stores.outbox, targets: stores.targets, cache: stores.cache, settings, onOutcome }),
     interceptors: { activity: [activityTelemetry(metrics ?? null)] },
     ...(dataConverter ? { dataConverter } : {}),
     maxConcurrentActivityTaskExecutions: WORKER_SLOTS,

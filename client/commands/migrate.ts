@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../../config/config';
 import { migrateDatabase } from '../../stores/postgres/migrate';
+import { withTargets } from '../command';
 
 export function registerMigrate(program: Command): void {
   program
@@ -23,6 +24,17 @@ export async function runMigrate(config: Config, options: { temporal: boolean; l
     const { created, applied } = await migrateDatabase(url, set);
     if (created) log(`created database ${new URL(url).pathname.slice(1)}`);
     log(applied.length ? `${set}: applied ${applied.join(', ')}` : `${set}: up to date`);
+  }
+  if (config.targets) {
+    // The user's databases exist and hold their tables: migrate adds the bookkeeping table only, then
+    // refuses a mapping that does not fit the live tables.
+    await withTargets(config, async (targets) => {
+      for (const { database, applied } of await targets.migrate()) {
+        log(applied.length ? `targets: ${database}: applied ${applied.join(', ')}` : `targets: ${database}: up to date`);
+      }
+      const report = await targets.requireReady();
+      log(`targets: ${report.entities.length} mapped entit${report.entities.length === 1 ? 'y fits its table' : 'ies fit their tables'}`);
+    });
   }
   if (!options.temporal) return;
   // The Temporal client's modules load only when Temporal is asked for, so that the other commands start fast.

@@ -46,6 +46,15 @@ export async function readMessage(db: Queryable, id: number): Promise<OutboxMess
   return rows[0] ? toMessage(rows[0]) : null;
 }
 
+/**
+ * The message with its data also as the JSON text the outbox holds, which keeps every number exact (the
+ * parsed `data` has been through a double); the activities pass that text on to the cache and the target.
+ */
+export async function readMessageWithText(db: Queryable, id: number): Promise<(OutboxMessage & { dataText: string | null }) | null> {
+  const { rows } = await db.query('SELECT *, data::text AS data_text FROM outbox_messages WHERE id = $1', [id]);
+  return rows[0] ? { ...toMessage(rows[0]), dataText: rows[0].data_text } : null;
+}
+
 export async function readMessages(db: Queryable, ids: readonly number[]): Promise<OutboxMessage[]> {
   const { rows } = await db.query('SELECT * FROM outbox_messages WHERE id = ANY($1::bigint[]) ORDER BY id', [ids]);
   return rows.map(toMessage);

@@ -11,7 +11,8 @@ import { PgErrorCode, sqlState } from './errors';
 import { inTransaction } from './transaction';
 import { packageRoot } from '../../config/package-root';
 
-export type MigrationSet = 'outbox' | 'target';
+/** outbox: the first database; target: synced_records; versions: the bookkeeping of each PostgreSQL database with mapped tables. */
+export type MigrationSet = 'outbox' | 'target' | 'versions';
 
 const LOCK_KEY = 'outbox_sync_migrations';
 

@@ -16,8 +16,12 @@ export interface TargetRecord {
   messageId: number;
 }
 
+/** A version to write: its data as a value, or as the JSON text the outbox holds (numbers kept exact). */
+export type RecordWrite = Omit<TargetRecord, 'data'> & ({ data: unknown } | { dataJson: string | null });
+
 /** Writes one version; returns true if it is now the row's version, false if a newer one was already there. */
-export async function upsertRecord(db: Queryable, write: TargetRecord): Promise<boolean> {
+export async function upsertRecord(db: Queryable, write: RecordWrite): Promise<boolean> {
+  const data = write.deleted ? null : 'dataJson' in write ? write.dataJson : JSON.stringify(write.data);
   const { rowCount } = await db.query(
     `INSERT INTO synced_records (entity, entity_key, version, data, deleted, message_id)
      VALUES ($1, $2, $3, $4, $5, $6)
@@ -25,7 +29,7 @@ export async function upsertRecord(db: Queryable, write: TargetRecord): Promise<
         SET version = EXCLUDED.version, data = EXCLUDED.data, deleted = EXCLUDED.deleted,
             message_id = EXCLUDED.message_id, synced_at = now()
       WHERE synced_records.version < EXCLUDED.version`,
-    [write.entity, write.key, write.version, write.deleted ? null : JSON.stringify(write.data), write.deleted, write.messageId],
+    [write.entity, write.key, write.version, data, write.deleted, write.messageId],
   );
   return rowCount === 1;
 }

@@ -9,6 +9,8 @@
  * 'outbox_sync_t_…:*'`) and drop them by hand.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../config/config';
@@ -18,6 +20,7 @@ import { readMessages, type OutboxMessage } from '../../stores/outbox/messages';
 import { dispatcherSettings } from '../../dispatcher/run-dispatcher';
 import { activitySettings, createSyncWorker } from '../../worker/worker';
 import { FaultProxy } from './fault-proxy';
+import { UserDatabases, type UserTables } from './user-databases';
 import { childEnv } from './processes';
 import { TEMPLATE_OUTBOX, TEMPLATE_TARGET, adminQuery, databaseUrl, dropDatabase, getStack } from './stack';
 import pg from 'pg';
@@ -28,6 +31,11 @@ export interface PipelineOptions {
   env?: Record<string, string>;
   proxyTarget?: boolean;
   proxyRedis?: boolean;
+  /**
+   * The user's own databases (PostgreSQL and MariaDB) with these tables, and the mapping file made from
+   * their URLs: the pipeline sets OUTBOX_SYNC_TARGETS to it and migrates the bookkeeping tables.
+   */
+  userTables?: UserTables & { mapping: (urls: { postgres: string; mysql: string }) => unknown };
 }
 
 /** Fast settings for tests: short backoffs, few attempts, quick polling. */
@@ -70,6 +78,7 @@ export class TestPipeline {
     readonly stores: Stores,
     readonly targetProxy: FaultProxy | null,
     readonly redisProxy: FaultProxy | null,
+    readonly user: UserDatabases | null,
   ) {}
 
   static async create(options: PipelineOptions = {}): Promise<TestPipeline> {
@@ -94,8 +103,17 @@ export class TestPipeline {
       OUTBOX_SYNC_WORKFLOW_ID_PREFIX: `${name}-message-`,
       ...options.env,
     };
+    let user: UserDatabases | null = null;
+    if (options.userTables) {
+      user = await UserDatabases.create(name, options.userTables);
+      const file = join(getStack().dataDir, `${name}-targets.json`);
+      writeFileSync(file, JSON.stringify(options.userTables.mapping({ postgres: user.postgresUrl, mysql: user.mysqlUrl })));
+      env.OUTBOX_SYNC_TARGETS = file;
+    }
     const config = loadConfig(env);
-    return new TestPipeline(name, env, config, openStores(config), targetProxy, redisProxy);
+    const pipeline = new TestPipeline(name, env, config, openStores(config), targetProxy, redisProxy, user);
+    if (user) await pipeline.stores.targets.migrate();
+    return pipeline;
   }
 
   /** An environment for a child process (the CLI, a worker): this pipeline's settings and no others. */
@@ -196,9 +214,11 @@ export class TestPipeline {
     await this.targetProxy?.close();
     await this.redisProxy?.close();
     if (keep) {
-      console.error(`    kept for inspection: databases ${this.name}_outbox and ${this.name}_target, Redis prefix ${this.config.redisPrefix}`);
+      const user = this.user ? `, ${this.name}_user and MariaDB's ${this.name}` : '';
+      console.error(`    kept for inspection: databases ${this.name}_outbox and ${this.name}_target${user}, Redis prefix ${this.config.redisPrefix}`);
       return;
     }
+    await this.user?.drop();
     const stack = getStack();
     await dropDatabase(stack.postgresUrl, `${this.name}_outbox`);
     await dropDatabase(stack.postgresUrl, `${this.name}_target`);

@@ -1,0 +1,65 @@
+/**
+ * What outbox-sync needs of a user's database, once per engine (postgres-engine.ts, mysql-engine.ts): the
+ * live shape of a table, the bookkeeping table `migrate` creates, and one version-guarded write.
+ */
+import type { Engine } from './mapping';
+import type { ColumnSchema } from './values';
+
+export interface TableSchema {
+  /** As the database names it: `schema.table`. */
+  name: string;
+  /** By column name, in table order. */
+  columns: Map<string, ColumnSchema>;
+  /** Each primary or unique key usable as the row's identity, as its column names. */
+  uniqueKeys: string[][];
+  /** NOT NULL columns without a default: every insert must give them a value. */
+  required: Set<string>;
+  /** MySQL matches column names whatever their case; PostgreSQL (quoted) does not. */
+  caseInsensitive: boolean;
+}
+
+/**
+ * One message's effect on one row. The bookkeeping row (entity, key) is compared with `version` first;
+ * only a newer version writes the user's row, in the same transaction.
+ */
+export interface RowWrite {
+  entity: string;
+  key: string;
+  version: string;
+  messageId: number;
+  table: string;
+  keyColumns: string[];
+  keyValues: unknown[];
+  /**
+   * upsert: the row's other columns and their values (the soft-delete column cleared);
+   * delete: removes the row; softDelete: sets that one column.
+   */
+  effect:
+    | { kind: 'upsert'; columns: string[]; values: unknown[] }
+    | { kind: 'delete' }
+    | { kind: 'softDelete'; column: string; value: unknown };
+}
+
+export interface TargetEngine {
+  readonly engine: Engine;
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+  /** null when the table does not exist. */
+  describeTable(table: string): Promise<TableSchema | null>;
+  /** Whether `migrate` has created the bookkeeping table here. */
+  hasVersionsTable(): Promise<boolean>;
+  /** Creates or upgrades the bookkeeping table; returns the migrations applied. */
+  migrate(): Promise<string[]>;
+  /** Applies the write if its version is newer than the key's; returns whether it did. */
+  write(write: RowWrite): Promise<boolean>;
+  /** Whether an error from this driver is the data's fault (the same write would fail again). */
+  isPermanent(err: unknown): boolean;
+  /** The column a driver error is about, when it says. */
+  columnOf(err: unknown): string | undefined;
+  close(): Promise<void>;
+}
+
+/** Who may be written: a plain name, or schema.name, each part quoted by `quote`. */
+export function quoteTable(table: string, quote: (identifier: string) => string): string {
+  return table.split('.').map(quote).join('.');
+}
