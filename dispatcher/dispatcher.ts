@@ -10,6 +10,7 @@
  * claims use SKIP LOCKED, and a start is idempotent by workflow id (USE_EXISTING while a run is open), so
  * a message never has two live executions.
  */
+import type { TargetsMapping } from '../stores/target/mapping';
 import { EventEmitter } from 'node:events';
 import type { Client } from '@temporalio/client';
 import pg from 'pg';
@@ -27,6 +28,8 @@ export interface DispatcherSettings extends StartSettings {
   maxExecutions: number;
   /** Claims stop while this many messages are in processing, so a backlog waits in pending, not in Temporal. */
   maxInFlight: number;
+  /** The mapping of entities to target databases, for the metrics' `target` label; null: all to the default. */
+  targets?: TargetsMapping | null;
   /**
    * The time claims, leases and backoffs are judged by; undefined (the default) is the outbox database's
    * own clock. Tests pass a clock they advance instead of waiting for a lease or a backoff to pass.

@@ -1,3 +1,4 @@
+import { placementOf } from '../stores/target/mapping';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { findLeaseExpired } from '../stores/outbox/messages';
 import { FailureKind, claimAbandoned, recordFailure, renewLease, type ClaimedMessage } from '../stores/outbox/state-machine';
@@ -47,7 +48,7 @@ async function decide({ pool, client, settings, starter, logger, metrics, clock 
     const result = await recordFailure(pool, ref, { error, kind: FailureKind.transient, retryInMs: 0, maxExecutions: settings.maxExecutions });
     if (!result.moved) return 'moved-on';
     logger.warn('message declared dead', { messageId: message.id, error });
-    metrics?.outcomes.inc({ status: 'dead' });
+    metrics?.outcomes.inc({ status: 'dead', target: placementOf(settings.targets ?? null, result.message.entity).database });
     return 'dead';
   }
   const claim = await claimAbandoned(pool, { ...ref, leaseMs: settings.leaseMs });

@@ -1,3 +1,4 @@
+import { placementOf } from '../stores/target/mapping';
 import { claimFailedDue, markDeadExhausted } from '../stores/outbox/state-machine';
 import type { Duty } from './dispatcher';
 
@@ -23,7 +24,7 @@ export async function redriveFailed({ pool, settings, starter, logger, metrics, 
   const dead = await markDeadExhausted(pool, { maxExecutions: settings.maxExecutions, now: clock() });
   if (dead.length > 0) {
     logger.warn('failed messages declared dead', { count: dead.length });
-    metrics?.outcomes.inc({ status: 'dead' }, dead.length);
+    for (const message of dead) metrics?.outcomes.inc({ status: 'dead', target: placementOf(settings.targets ?? null, message.entity).database });
   }
   if (starter.waiting) return 0;
   const due = await claimFailedDue(pool, {

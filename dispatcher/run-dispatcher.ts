@@ -17,6 +17,7 @@ export function dispatcherSettings(config: Config): DispatcherSettings {
     leaseMs: config.leaseMs,
     maxExecutions: config.maxExecutions,
     maxInFlight: config.maxInFlight,
+    targets: config.targets,
     stepRetry: {
       maxAttempts: config.activityMaxAttempts,
       initialIntervalMs: config.activityInitialIntervalMs,

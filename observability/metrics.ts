@@ -39,13 +39,13 @@ export function pipelineMetrics() {
   return {
     outcomes: counter({
       name: 'outbox_sync_outcomes_total',
-      help: 'Outcomes recorded in the outbox, by the status they left the message in (completed, failed, dead).',
-      labelNames: ['status'] as const,
+      help: 'Outcomes recorded in the outbox, by the status they left the message in (completed, failed, dead) and the target database (a name from OUTBOX_SYNC_TARGETS, or TARGET_DATABASE_URL).',
+      labelNames: ['status', 'target'] as const,
     }),
     endToEnd: histogram({
       name: 'outbox_sync_end_to_end_seconds',
-      help: 'From enqueue to the recorded outcome of a message, by that outcome.',
-      labelNames: ['status'] as const,
+      help: 'From enqueue to the recorded outcome of a message, by that outcome and the target database.',
+      labelNames: ['status', 'target'] as const,
       buckets: SECONDS,
     }),
     startDelay: histogram({

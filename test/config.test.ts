@@ -83,6 +83,9 @@ describe('settings (loadConfig)', () => {
       uiTokens: [],
       uiOperators: [],
       maxInFlight: 1_000,
+      targetsFile: '',
+      targetPoolSize: 10,
+      targets: null,
     });
   });
 

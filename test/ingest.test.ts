@@ -235,6 +235,7 @@ describe('ingest: the HTTP server for devices, over real HTTP', () => {
       lastError: null,
       workflowId: null,
       temporalUi: null,
+      target: { database: 'TARGET_DATABASE_URL', table: 'synced_records' },
       completedAt: null,
     });
     assert.ok(Date.parse(createdAt) <= Date.parse(updatedAt));

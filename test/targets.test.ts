@@ -5,10 +5,14 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { registry } from '../observability/metrics';
 import { enqueueBatch, type Queryable } from '../stores/outbox/enqueue';
 import type { Targets } from '../stores/target/targets';
+import { buildIngestServer } from '../servers/ingest/ingest-server';
+import { buildUiServer } from '../servers/ui/ui-server';
 import { TestPipeline } from './support/pipeline';
-import { runCli } from './support/processes';
+import { runCli, spawnCli } from './support/processes';
+import { packageRoot } from '../config/package-root';
 import { getStack } from './support/stack';
 import type { UserDatabases } from './support/user-databases';
 
@@ -26,7 +30,8 @@ const POSTGRES_TABLES = `
   CREATE TABLE kinds (
     id text PRIMARY KEY, big bigint, amount numeric(12,2), label varchar(5), flag boolean, day date,
     at timestamptz, wall timestamp, doc jsonb, ratio double precision
-  );`;
+  );
+  CREATE TABLE coupons (id integer PRIMARY KEY, code varchar(10) NOT NULL UNIQUE);`;
 
 const MYSQL_TABLES = `
   CREATE TABLE orders (
@@ -42,7 +47,8 @@ const MYSQL_TABLES = `
   CREATE TABLE kinds (
     id varchar(100) PRIMARY KEY, big bigint, amount decimal(12,2), label varchar(5), flag boolean, day date,
     at timestamp(6) NULL, wall datetime(6), doc json, ratio double
-  );`;
+  );
+  CREATE TABLE coupons (id int PRIMARY KEY, code varchar(10) NOT NULL UNIQUE);`;
 
 const ENGINES = ['postgres', 'mysql'] as const;
 type EngineName = (typeof ENGINES)[number];
@@ -60,6 +66,7 @@ function mapping(urls: { postgres: string; mysql: string }) {
     };
     entities[`stock_${engine}`] = { database: engine, table: 'stock', key: ['region', 'sku'] };
     entities[`kind_${engine}`] = { database: engine, table: 'kinds', key: 'id' };
+    entities[`coupon_${engine}`] = { database: engine, table: 'coupons', key: 'id' };
   }
   return { databases: { postgres: urls.postgres, mysql: urls.mysql }, entities };
 }
@@ -90,7 +97,7 @@ describe("the user's own tables, in PostgreSQL and MariaDB", function () {
     pipeline = await TestPipeline.create({ userTables: { postgres: POSTGRES_TABLES, mysql: MYSQL_TABLES, mapping } });
     user = pipeline.user!;
     targets = pipeline.stores.targets;
-    await pipeline.startWorker();
+    await pipeline.startWorker({ metrics: true });
     pipeline.startDispatcher();
   });
 
@@ -244,6 +251,16 @@ describe("the user's own tables, in PostgreSQL and MariaDB", function () {
         assert.ok(executions.every((n) => n === 1), 'a permanent misfit is not executed again');
       });
 
+      it("refuses a row that clashes with another on a second unique key, leaving the other row alone", async () => {
+        const coupon = `coupon_${engine}`;
+        const [first] = await sync([{ entity: coupon, key: '1', data: { code: 'SPRING' } }]);
+        assert.equal(first!.status, 'completed', first!.lastError ?? '');
+        const [clash] = await sync([{ entity: coupon, key: '2', data: { code: 'SPRING' } }]);
+        assert.equal(clash!.status, 'dead');
+        assert.match(clash!.lastError!, engine === 'postgres' ? /the database refused the row: duplicate key value violates unique constraint/ : /the database refused the row: Duplicate entry 'SPRING'/);
+        assert.deepEqual((await userRows(user, engine, 'SELECT id, code FROM coupons ORDER BY id')).map((r) => [Number(r.id), r.code]), [[1, 'SPRING']]);
+      });
+
       it('takes hostile keys and field names as values, never as SQL', async () => {
         const hostile = "x'); DROP TABLE stock;--";
         const done = await sync([
@@ -265,6 +282,47 @@ describe("the user's own tables, in PostgreSQL and MariaDB", function () {
     assert.equal(message!.status, 'completed');
     const { rows } = await pipeline.targetAdmin('SELECT data FROM synced_records WHERE entity = $1', ['invoice']);
     assert.deepEqual(rows.map((r) => r.data), [{ total: 1 }]);
+  });
+
+  it('counts outcomes by target database in the metrics', async () => {
+    const outcomes = () => registry.getSingleMetric('outbox_sync_outcomes_total')!.get();
+    const count = async (target: string) => (await outcomes()).values.find((v) => v.labels.status === 'completed' && v.labels.target === target)?.value ?? 0;
+    const before = { mysql: await count('mysql'), postgres: await count('postgres'), fallback: await count('TARGET_DATABASE_URL') };
+    await sync([
+      { entity: 'order_mysql', key: '88', data: { total: 1 } },
+      { entity: 'order_mysql', key: '89', data: { total: 1 } },
+      { entity: 'order_postgres', key: '88', data: { total: 1 } },
+      { entity: 'invoice', key: 'i-88', data: { total: 1 } },
+    ]);
+    assert.deepEqual(
+      { mysql: (await count('mysql')) - before.mysql, postgres: (await count('postgres')) - before.postgres, fallback: (await count('TARGET_DATABASE_URL')) - before.fallback },
+      { mysql: 2, postgres: 1, fallback: 1 },
+    );
+  });
+
+  it("names each message's target in inspect, GET /v1/messages/:id and the page's API", async () => {
+    const token = 'press-token-0123456789';
+    const [mapped, unmapped] = await sync([
+      { entity: 'order_mysql', key: '77', data: { total: 1 }, source: 'press' },
+      { entity: 'invoice', key: 'i-77', data: { total: 1 }, source: 'press' },
+    ]);
+    const inspect = await runCli(['inspect', String(mapped!.id), '--json'], pipeline.processEnv());
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.deepEqual(JSON.parse(inspect.stdout).target, { database: 'mysql', table: 'orders' });
+    const text = await runCli(['inspect', String(unmapped!.id)], pipeline.processEnv());
+    assert.match(text.stdout, /^target {7}TARGET_DATABASE_URL table synced_records$/m);
+
+    const ingest = buildIngestServer({ outbox: pipeline.stores.outbox }, { ...pipeline.config, ingestTokens: [{ name: 'press', token }] });
+    const ui = buildUiServer({ outbox: pipeline.stores.outbox }, { ...pipeline.config, uiTokens: [{ name: 'alice', token }] }, { logger: { info: () => undefined, error: () => undefined } });
+    try {
+      const http = await ingest.inject({ url: `/v1/messages/${mapped!.id}`, headers: { authorization: `Bearer ${token}` } });
+      assert.deepEqual(http.json().target, { database: 'mysql', table: 'orders' });
+      const page = await ui.inject({ url: `/api/messages/${unmapped!.id}`, headers: { authorization: `Bearer ${token}` } });
+      assert.deepEqual(page.json().message.target, { database: 'TARGET_DATABASE_URL', table: 'synced_records' });
+    } finally {
+      await ingest.close();
+      await ui.close();
+    }
   });
 
   describe('targets check, migrate and worker against the live schema', () => {
@@ -302,6 +360,39 @@ describe("the user's own tables, in PostgreSQL and MariaDB", function () {
           assert.match(worker.stderr, reason);
         });
       }
+    }
+  });
+});
+
+describe('the demo', function () {
+  this.timeout(120_000);
+  it("npm start's demo syncs orders into tables of its own in PostgreSQL and MariaDB, and shows them", async () => {
+    // An outbox of its own, with no worker but dev's: the demo makes its own tables and mapping, as on a fresh machine.
+    const pipeline = await TestPipeline.create();
+    const dataDir = join(getStack().dataDir, `${pipeline.name}-dev`);
+    const dev = spawnCli(['dev', '--demo', '--data-dir', dataDir], pipeline.processEnv({ OUTBOX_SYNC_UI_PORT: '0' }), { cwd: packageRoot });
+    try {
+      await dev.waitFor(/demo messages completed/, 90_000);
+      const out = dev.stdout();
+      assert.match(out, /(\d+) of \1 demo messages completed/, out);
+      const ordersPg = out.slice(out.indexOf('orders in PostgreSQL'), out.indexOf('orders in MariaDB'));
+      assert.deepEqual(ordersPg.trim().split('\n').slice(1).map((line) => line.trim().split(/\s+/).slice(1, 3)), [
+        ['paid', '1000'],
+        ['paid', '2000'],
+        ['paid', '3000'],
+      ], 'the newest version of each order; the deleted one is gone');
+      const ordersMaria = out.slice(out.indexOf('orders in MariaDB'), out.indexOf('invoice (no mapping)'));
+      assert.deepEqual(ordersMaria.trim().split('\n').slice(1, 4).map((line) => line.trim().split(/\s+/).slice(1, 3)), [
+        ['paid', '1000'],
+        ['paid', '2000'],
+        ['paid', '3000'],
+      ], ordersMaria);
+      // Order 4 holds whichever version came before its delete (v2 arriving after v3 is older, so ignored).
+      assert.match(ordersMaria, /demo-\w+-4 +(placed|paid) +4000 +customer 4 +deleted at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/, 'the delete is a soft delete there');
+      assert.match(out, /invoice \(no mapping\) in synced_records:\n {2}demo-\w+-1 {2}v2 \{.*"status":"paid"/);
+    } finally {
+      await dev.stop();
+      await pipeline.close();
     }
   });
 });

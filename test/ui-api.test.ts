@@ -313,6 +313,7 @@ describe('ui: the outbox page server', () => {
         {
           id, source: 'shop', entity: 'order', key: '42', op: 'upsert', version: '7', data: { total: 9.5 }, idempotencyKey: 'pay-42',
           status: 'pending', attempts: 0, lastError: null, lastErrorKind: null, workflowId: null, completedAt: null, temporalUrl: null,
+          target: { database: 'TARGET_DATABASE_URL', table: 'synced_records' },
           createdAt: undefined, updatedAt: undefined, availableAt: undefined,
         },
       );

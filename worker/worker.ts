@@ -36,8 +36,9 @@ export function createSyncWorker({ connection, namespace, taskQueue, stores, set
   workflowBundle ??= prebuilt ? { codePath: prebuilt } : undefined;
   const onOutcome = metrics
     ? (message: MessageState) => {
-        metrics.outcomes.inc({ status: message.status });
-        metrics.endToEnd.observe({ status: message.status }, (Date.now() - message.createdAt.getTime()) / 1000);
+        const labels = { status: message.status, target: stores.targets.placeOf(message.entity).database };
+        metrics.outcomes.inc(labels);
+        metrics.endToEnd.observe(labels, (Date.now() - message.createdAt.getTime()) / 1000);
       }
     : undefined;
   return Worker.create({

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/config';
 import { publicMessage, readMessage } from '../../stores/outbox/messages';
+import { placementOf } from '../../stores/target/mapping';
 import { workflowUrl } from '../../temporal/ui-links';
 import { UsageError, parseId, withStores } from '../command';
 
@@ -18,7 +19,8 @@ export function registerInspect(program: Command): void {
         const message = await readMessage(outbox, messageId);
         if (!message) throw new UsageError(`message ${messageId} does not exist`);
         const temporalUi = message.workflowId ? workflowUrl(config, message.workflowId) : null;
-        if (opts.json) return console.log(JSON.stringify({ ...publicMessage(message), temporalUi }));
+        const target = placementOf(config.targets, message.entity);
+        if (opts.json) return console.log(JSON.stringify({ ...publicMessage(message), target, temporalUi }));
         const rows: [string, unknown][] = [
           ['id', message.id],
           ['status', message.status],
@@ -27,6 +29,7 @@ export function registerInspect(program: Command): void {
           ['op', message.op],
           ['version', message.version],
           ['source', message.source ?? '-'],
+          ['target', `${target.database} table ${target.table}`],
           ['attempts', message.executions],
           ['last error', message.lastError ?? '-'],
           ['workflow id', message.workflowId ?? '- (not started yet)'],

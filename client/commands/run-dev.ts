@@ -10,32 +10,31 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { dataConverterFor } from '../../temporal/data-converter';
 import type { Config } from '../../config/config';
-import { openStores, type Stores } from '../../stores/stores';
+import { openStores } from '../../stores/stores';
 import { temporalConnectionOptions } from '../../temporal/connection';
 import { Dispatcher } from '../../dispatcher/dispatcher';
 import { createLogger, type Logger } from '../../observability/logging';
 import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../../observability/metrics';
-import type { MessageInput } from '../../stores/outbox/validate';
-import { enqueueBatch } from '../../stores/outbox/enqueue';
-import { readMessages } from '../../stores/outbox/messages';
-import { readRecord } from '../../stores/target/synced-records';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
 import { listExecutions } from '../../temporal/executions';
 import { workflowsUrl } from '../../temporal/ui-links';
 import { buildUiServer } from '../../servers/ui/ui-server';
 import { activitySettings, createSyncWorker } from '../../worker/worker';
+import { prepareDemoTargets, runDemo } from './demo';
 import { runMigrate } from './migrate';
 import { dispatcherLogger, dispatcherSettings } from '../../dispatcher/run-dispatcher';
 import { startMetrics } from '../../observability/metrics-server';
 import { untilSignal } from '../../servers/until-signal';
 import { installRuntime } from '../../worker/runtime';
 
-export async function runDev(config: Config, options: { demo: boolean; dataDir: string }): Promise<void> {
+export async function runDev(settings: Config, options: { demo: boolean; dataDir: string }): Promise<void> {
+  let config = settings;
   const logger = createLogger(config, 'dev');
   installRuntime(logger);
   collectProcessMetrics();
   const server = await ensureTemporal(config, resolve(options.dataDir), logger);
   await runMigrate(config, { temporal: true, log: (line) => logger.info(line) });
+  if (options.demo) config = await prepareDemoTargets(config, resolve(options.dataDir), (line) => logger.info(line));
 
   const stores = openStores(config);
   registerOutboxGauges(stores.outbox);
@@ -122,35 +121,4 @@ async function ensureTemporal(config: Config, dataDir: string, logger: Logger): 
     dbFile: join(dataDir, 'temporal.sqlite'),
     logFile: join(dataDir, 'temporal.log'),
   });
-}
-
-/** Orders with two versions each (sent newest first for some), and a delete, synced while you watch. */
-async function runDemo(stores: Stores, config: Config): Promise<void> {
-  const run = Date.now().toString(36).slice(-4);
-  const messages: MessageInput[] = [];
-  for (let n = 1; n <= 8; n++) {
-    const key = `demo-${run}-${n}`;
-    const v1: MessageInput = { entity: 'order', key, version: 1, data: { status: 'placed', total: n * 10 }, source: 'demo' };
-    const v2: MessageInput = { entity: 'order', key, version: 2, data: { status: 'paid', total: n * 10 }, source: 'demo' };
-    messages.push(...(n % 2 === 0 ? [v2, v1] : [v1, v2]));
-  }
-  messages.push({ entity: 'order', key: `demo-${run}-8`, op: 'delete', version: 3, source: 'demo' });
-  const ids = await enqueueBatch(stores.outbox, messages, { maxDataBytes: config.maxDataBytes });
-  console.log(`Enqueued ${ids.length} demo messages (${ids[0]}…${ids[ids.length - 1]}); waiting for them to finish…`);
-
-  const deadline = Date.now() + 120_000;
-  let rows = await readMessages(stores.outbox, ids);
-  while (rows.some((m) => m.status === 'pending' || m.status === 'processing') && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
-    rows = await readMessages(stores.outbox, ids);
-  }
-  console.log('\n  id  key            op      version  status      target now holds');
-  for (const m of rows) {
-    const record = await readRecord(stores.target, m.entity, m.key);
-    const holds = record ? (record.deleted ? `v${record.version} (deleted)` : `v${record.version} ${JSON.stringify(record.data)}`) : '-';
-    console.log(`  ${String(m.id).padStart(3)} ${m.key.padEnd(14)} ${String(m.op).padEnd(7)} ${m.version.padStart(7)}  ${m.status.padEnd(10)}  ${holds}`);
-  }
-  const completed = rows.filter((m) => m.status === 'completed').length;
-  console.log(`\n${completed} of ${rows.length} demo messages completed.`);
-  console.log(`Find one in the Temporal UI: ${workflowsUrl(config, `OutboxMessageId="${ids[0]}"`)}\n`);
 }

@@ -1,8 +1,8 @@
 /** `outbox-sync targets check`: the mapping file against the live tables, and what goes where. */
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../../config/config';
-import { describeAddress, TargetsError } from '../../stores/target/mapping';
-import { DEFAULT_PLACEMENT, type TargetsReport } from '../../stores/target/targets';
+import { DEFAULT_PLACEMENT, describeAddress, TargetsError } from '../../stores/target/mapping';
+import type { TargetsReport } from '../../stores/target/targets';
 import { withTargets } from '../command';
 
 export function registerTargets(program: Command): void {

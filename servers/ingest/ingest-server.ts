@@ -18,11 +18,12 @@ import type { Config } from '../../config/config';
 import { InvalidMessageError, validateBatch, validateMessage, type ValidMessage } from '../../stores/outbox/validate';
 import { IdempotencyConflictError, insertMessages } from '../../stores/outbox/enqueue';
 import { readMessage } from '../../stores/outbox/messages';
+import { placementOf } from '../../stores/target/mapping';
 import { workflowUrl } from '../../temporal/ui-links';
 import { BearerTokens } from '../http/bearer-tokens';
 import { HttpError, installErrorReplies, sendError } from '../http/errors';
 
-export type IngestSettings = Pick<Config, 'ingestTokens' | 'ingestMaxBodyBytes' | 'maxDataBytes' | 'temporalUiUrl' | 'temporalNamespace'>;
+export type IngestSettings = Pick<Config, 'ingestTokens' | 'ingestMaxBodyBytes' | 'maxDataBytes' | 'temporalUiUrl' | 'temporalNamespace' | 'targets'>;
 
 export interface IngestStores {
   outbox: pg.Pool;
@@ -120,6 +121,7 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
           key: message.key,
           op: message.op,
           version: message.version,
+          target: placementOf(config.targets, message.entity),
           status: message.status,
           attempts: message.executions,
           lastError: message.lastError,

@@ -25,6 +25,7 @@ import { HttpError, installErrorReplies, noRoute } from '../http/errors';
 import { ALL_STATUSES, MessageStatus } from '../../stores/outbox/state-machine';
 import type { MessageFilter } from '../../stores/outbox/filter';
 import { publicMessage, readMessage, readStatus, type OutboxStatus } from '../../stores/outbox/messages';
+import { placementOf, type Placement } from '../../stores/target/mapping';
 import { retryMessages } from '../../stores/outbox/state-machine';
 import {
   InvalidCursorError,
@@ -40,7 +41,7 @@ import { runUrl, workflowUrl } from '../../temporal/ui-links';
 import { canAct, installUiAuth, operatorsOnly } from './auth';
 import type * as wire from './wire';
 
-export type UiSettings = Pick<Config, 'uiTokens' | 'uiOperators' | 'temporalUiUrl' | 'temporalNamespace'>;
+export type UiSettings = Pick<Config, 'uiTokens' | 'uiOperators' | 'temporalUiUrl' | 'temporalNamespace' | 'targets'>;
 
 export interface UiStores {
   outbox: pg.Pool;
@@ -150,6 +151,7 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
             updatedAt: message.updatedAt.toISOString(),
             completedAt: message.completedAt?.toISOString() ?? null,
             temporalUrl: message.workflowId ? workflowUrl(config, message.workflowId) : null,
+            target: placementOf(config.targets, message.entity),
           },
           history: history.map((h) => ({ ...h, at: h.at.toISOString() })),
           ...executions,
@@ -224,7 +226,7 @@ export type RepliesMatchWire = [
   Holds<Same<wire.Jsonified<OutboxStatus>, wire.OutboxStatus>>,
   Holds<Same<wire.Jsonified<ActivityMinute>, wire.ActivityMinute>>,
   Holds<Same<wire.Jsonified<MessageSummary> & { temporalUrl: string | null }, wire.MessageRow>>,
-  Holds<Same<wire.Jsonified<ReturnType<typeof publicMessage>> & { temporalUrl: string | null }, wire.Message>>,
+  Holds<Same<wire.Jsonified<ReturnType<typeof publicMessage>> & { temporalUrl: string | null; target: Placement }, wire.Message>>,
   Holds<Same<wire.Jsonified<HistoryEntry>, wire.HistoryEntry>>,
   Holds<Same<wire.Jsonified<Execution> & { url: string }, wire.Execution>>,
 ];

@@ -92,6 +92,8 @@ export interface Message extends MessageRow {
   idempotencyKey: string | null;
   availableAt: string;
   completedAt: string | null;
+  /** Where its rows go: a mapped database and table, or TARGET_DATABASE_URL's synced_records. */
+  target: { database: string; table: string };
 }
 
 /** One change of a message's status; the first is its creation (from null to pending). */

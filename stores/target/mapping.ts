@@ -158,6 +158,19 @@ function engineOf(url: string, where: string): Engine {
   throw new TargetsError(`${where}: the URL must start with postgres://, postgresql://, mysql:// or mariadb:// (got ${protocol}//)`);
 }
 
+/** Where an entity's rows go, for people: a mapped database and table, or the default target. */
+export interface Placement {
+  database: string;
+  table: string;
+}
+
+export const DEFAULT_PLACEMENT: Placement = Object.freeze({ database: 'TARGET_DATABASE_URL', table: 'synced_records' });
+
+export function placementOf(mapping: TargetsMapping | null, entity: string): Placement {
+  const mapped = mapping?.entities.get(entity);
+  return mapped ? { database: mapped.database, table: mapped.table } : { ...DEFAULT_PLACEMENT };
+}
+
 /** A database's address for messages: host, port and database name, never the password. */
 export function describeAddress(url: string): string {
   try {

@@ -268,12 +268,24 @@ export class MysqlEngine implements TargetEngine {
     } else if (effect.kind === 'softDelete') {
       await connection.query(`UPDATE ${table} SET ${quote(effect.column)} = ? WHERE ${where}`, [effect.value, ...write.keyValues]);
     } else {
-      const columns = [...keyColumns, ...effect.columns.map(quote)];
-      const update = (effect.columns.length ? effect.columns.map(quote) : [keyColumns[0]!]).map((column) => `${column} = VALUES(${column})`).join(', ');
-      await connection.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ${update}`, [
-        ...write.keyValues,
-        ...effect.values,
-      ]);
+      // UPDATE, then INSERT if no row matched (the key's lock is held, so no other writer of it comes
+      // between): unlike ON DUPLICATE KEY UPDATE, a clash on another unique key is refused, never written
+      // into the other row. mysql2 counts matched rows, changed or not (CLIENT_FOUND_ROWS).
+      let matched: number;
+      if (effect.columns.length) {
+        const [updated] = await connection.query<mysql.ResultSetHeader>(
+          `UPDATE ${table} SET ${effect.columns.map((column) => `${quote(column)} = ?`).join(', ')} WHERE ${where}`,
+          [...effect.values, ...write.keyValues],
+        );
+        matched = updated.affectedRows;
+      } else {
+        const [[found]] = await connection.query<mysql.RowDataPacket[]>(`SELECT 1 AS found FROM ${table} WHERE ${where}`, write.keyValues);
+        matched = found ? 1 : 0;
+      }
+      if (matched === 0) {
+        const columns = [...keyColumns, ...effect.columns.map(quote)];
+        await connection.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`, [...write.keyValues, ...effect.values]);
+      }
     }
     await connection.query(
       'UPDATE outbox_sync_versions SET version = ?, deleted = ?, message_id = ?, synced_at = CURRENT_TIMESTAMP(6) WHERE entity = ? AND key_hash = ?',

@@ -9,7 +9,9 @@ import type pg from 'pg';
 import { isPermanentDatabaseError } from '../postgres/errors';
 import type { TargetEngine } from './engine';
 import { planEntity, rowWrite, type EntityPlan } from './entity-plan';
-import { describeAddress, TargetsError, type TargetDatabase, type TargetsMapping } from './mapping';
+import { describeAddress, placementOf, TargetsError, type Placement, type TargetDatabase, type TargetsMapping } from './mapping';
+
+export { DEFAULT_PLACEMENT, type Placement } from './mapping';
 import { MysqlEngine } from './mysql-engine';
 import { PostgresEngine } from './postgres-engine';
 import { upsertRecord } from './synced-records';
@@ -26,12 +28,6 @@ export interface TargetWrite {
   dataText: string | null;
   /** When the delete happened (the message's creation time), for a soft delete. */
   deletedAt: Date;
-}
-
-/** Where an entity goes, for people: `reporting` / `orders`, or the default target. */
-export interface Placement {
-  database: string;
-  table: string;
 }
 
 /** A write the target cannot take because of the data; the reason names the entity, table and column. */
@@ -66,8 +62,6 @@ export interface TargetsReport {
   ok: boolean;
 }
 
-export const DEFAULT_PLACEMENT: Placement = { database: 'TARGET_DATABASE_URL', table: 'synced_records' };
-
 export class Targets {
   private readonly engines = new Map<string, TargetEngine>();
   private readonly plans = new Map<string, Promise<EntityPlan>>();
@@ -83,8 +77,7 @@ export class Targets {
   }
 
   placeOf(entity: string): Placement {
-    const mapped = this.mapping?.entities.get(entity);
-    return mapped ? { database: mapped.database, table: mapped.table } : DEFAULT_PLACEMENT;
+    return placementOf(this.mapping, entity);
   }
 
   /** Whether a delete of this entity sets a column rather than removing the row. */

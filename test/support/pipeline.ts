@@ -19,6 +19,7 @@ import { Dispatcher, type DispatcherLogger } from '../../dispatcher/dispatcher';
 import { readMessages, type OutboxMessage } from '../../stores/outbox/messages';
 import { dispatcherSettings } from '../../dispatcher/run-dispatcher';
 import { activitySettings, createSyncWorker } from '../../worker/worker';
+import { pipelineMetrics } from '../../observability/metrics';
 import { FaultProxy } from './fault-proxy';
 import { UserDatabases, type UserTables } from './user-databases';
 import { childEnv } from './processes';
@@ -125,8 +126,8 @@ export class TestPipeline {
     return getStack().client;
   }
 
-  /** Starts a worker on this pipeline's task queue; `stores` lets a test hand it stubbed or faulty parts. */
-  async startWorker(): Promise<Worker> {
+  /** Starts a worker on this pipeline's task queue; with `metrics`, it counts into the process's registry. */
+  async startWorker(options: { metrics?: boolean } = {}): Promise<Worker> {
     const stack = getStack();
     const worker = await createSyncWorker({
       connection: stack.nativeConnection,
@@ -135,6 +136,7 @@ export class TestPipeline {
       stores: this.stores,
       settings: activitySettings(this.config),
       workflowBundle: stack.workflowBundle,
+      ...(options.metrics ? { metrics: pipelineMetrics() } : {}),
       options: { shutdownGraceTime: '2 seconds' },
     });
     this.workers.push({ worker, run: worker.run() });

@@ -130,6 +130,9 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
             <Field name="Completed">
               <When iso={message.completedAt} />
             </Field>
+            <Field name="Target">
+              {message.target.database} table <span className="mono">{message.target.table}</span>
+            </Field>
             <Field name="Workflow id" full>
               {message.workflowId ? (
                 <>
