@@ -19,6 +19,7 @@ describe('the outbox page in a real browser: a message page', function () {
     assert.equal(fields.Key, message.entity_key);
     assert.equal(fields.Source, 'warehouse');
     assert.equal(fields.Op, 'upsert');
+    assert.equal(fields.Target, 'TARGET_DATABASE_URL table synced_records', 'an entity without a mapping goes to the default target');
     assert.equal(fields.Attempts, '2');
     assert.ok(fields['Workflow id']!.startsWith(message.workflow_id), fields['Workflow id']);
     assert.match(fields['Last error']!, /no carrier for the destination/);
