@@ -8,7 +8,6 @@ import type { Stores } from '../stores/stores';
 import { checkData, type Op } from '../stores/outbox/validate';
 import { readMessage } from '../stores/outbox/messages';
 import { claimPending, recordCompleted, type ClaimedMessage } from '../stores/outbox/state-machine';
-import { upsertRecord } from '../stores/target/synced-records';
 
 export interface RelaySettings {
   concurrency: number;
@@ -18,7 +17,7 @@ export interface RelaySettings {
 }
 
 /** Relays pending messages until none is left; returns how many it completed. */
-export async function relayPending(stores: Pick<Stores, 'outbox' | 'target' | 'cache'>, settings: RelaySettings): Promise<number> {
+export async function relayPending(stores: Pick<Stores, 'outbox' | 'targets' | 'cache'>, settings: RelaySettings): Promise<number> {
   const queue: ClaimedMessage[] = [];
   let claiming: Promise<void> | null = null;
   let exhausted = false;
@@ -45,8 +44,9 @@ export async function relayPending(stores: Pick<Stores, 'outbox' | 'target' | 'c
     await stores.cache.stage(message.entity, message.key, { version: message.version, op, data, messageId: message.id });
     const copy = await stores.cache.read(message.entity, message.key);
     const fromCache = copy && copy.version === message.version && copy.messageId === message.id;
-    const value = op === 'delete' ? null : fromCache ? JSON.parse(copy.data) : message.data;
-    await upsertRecord(stores.target, { entity: message.entity, key: message.key, version: message.version, data: value, deleted: op === 'delete', messageId: message.id });
+    const dataText = op === 'delete' ? null : fromCache ? copy.data : JSON.stringify(message.data);
+    // The same write as the persist step's, into whichever target the entity maps to.
+    await stores.targets.write({ entity: message.entity, key: message.key, version: message.version, messageId: message.id, op, dataText, deletedAt: message.createdAt });
     const result = await recordCompleted(stores.outbox, { id: message.id, execution: claim.execution });
     if (!result.moved) return;
     const done = result.message;

@@ -52,18 +52,21 @@ export function findProblems(sent: readonly SentMessage[], held: readonly HeldRe
 }
 
 /** Reads the messages of the given entities and their target rows, and checks them. */
-export async function checkRun(outbox: pg.Pool, target: pg.Pool, entities: string[]): Promise<string[]> {
+export async function checkRun(outbox: pg.Pool, target: pg.Pool | ((entities: string[]) => Promise<HeldRecord[]>), entities: string[]): Promise<string[]> {
   const sent = await outbox.query(
     'SELECT id, entity, entity_key, op, version, data, status FROM outbox_messages WHERE entity = ANY($1::text[])',
     [entities],
   );
-  const held = await target.query('SELECT entity, entity_key, version, data, deleted, message_id FROM synced_records WHERE entity = ANY($1::text[])', [
-    entities,
-  ]);
+  const held = typeof target === 'function' ? await target(entities) : await readSyncedRecords(target, entities);
   return findProblems(
     sent.rows.map((r) => ({ id: Number(r.id), entity: r.entity, key: r.entity_key, op: r.op, version: String(r.version), data: r.data, status: r.status })),
-    held.rows.map((r) => ({ entity: r.entity, key: r.entity_key, version: String(r.version), data: r.data, deleted: r.deleted, messageId: Number(r.message_id) })),
+    held,
   );
+}
+
+async function readSyncedRecords(target: pg.Pool, entities: string[]): Promise<HeldRecord[]> {
+  const { rows } = await target.query('SELECT entity, entity_key, version, data, deleted, message_id FROM synced_records WHERE entity = ANY($1::text[])', [entities]);
+  return rows.map((r) => ({ entity: r.entity, key: r.entity_key, version: String(r.version), data: r.data, deleted: r.deleted, messageId: Number(r.message_id) }));
 }
 
 function recordId(entity: string, key: string): string {

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import pg from 'pg';
 import { loadConfig } from '../config/config';
 import { openStores, type Stores } from '../stores/stores';
@@ -30,6 +30,7 @@ import { DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS, findTemporalBinar
 import { WORKER_SLOTS } from '../worker/worker';
 import { relayPending } from './baseline';
 import { checkRun } from './check';
+import { BENCH_TARGETS, makeUserTables, type BenchTarget, type UserTables } from './user-tables';
 import { childEnv, spawnCli, type ProcessHandle } from '../test/support/processes';
 import { sampleProcess, type ProcessSample } from '../test/support/procstat';
 
@@ -53,6 +54,10 @@ export interface BenchOptions {
   serverArgs: string[];
   postgresUrl: string;
   redisUrl: string;
+  /** Where the rows go: synced_records, or tables of a user's own in PostgreSQL or MariaDB/MySQL. */
+  target: BenchTarget;
+  /** The MariaDB/MySQL server for `--target mysql`. */
+  mysqlUrl: string;
 }
 
 interface Cost {
@@ -105,6 +110,11 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       cleanups.push(() => dropDatabase(options.postgresUrl, new URL(url).pathname.slice(1)));
       await migrateDatabase(url, set);
     }
+    let userTables: UserTables | null = null;
+    if (options.target !== 'synced') {
+      userTables = await makeUserTables(options.target, { name, entities: [PIPELINE_ENTITY, RELAY_ENTITY], postgresUrl: options.postgresUrl, mysqlUrl: options.mysqlUrl, dataDir });
+      cleanups.push(() => userTables!.drop());
+    }
     let server: DevServer | null = null;
     if (!options.temporalAddress) {
       progress('starting a Temporal dev server of its own');
@@ -125,6 +135,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       TEMPORAL_ADDRESS: server?.address ?? options.temporalAddress!,
       OUTBOX_SYNC_TASK_QUEUE: name,
       OUTBOX_SYNC_WORKFLOW_ID_PREFIX: `${name}-`,
+      ...userTables?.env,
     };
     const config = loadConfig(env);
     const stores = openStores(config);
@@ -132,6 +143,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       await deleteKeys(stores, config.redisPrefix);
       await stores.close();
     });
+    await stores.targets.migrate();
 
     progress(options.sharedProcess ? 'starting the worker and the dispatcher in one process (outbox-sync dev)' : 'starting the worker and the dispatcher');
     const worker = options.sharedProcess
@@ -189,7 +201,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
     const relayRate = options.messages / relay.seconds;
     progress(`baseline: ${relay.seconds.toFixed(1)} s, ${relayRate.toFixed(1)} messages/s`);
 
-    const problems = await checkRun(stores.outbox, stores.target, [PIPELINE_ENTITY, RELAY_ENTITY]);
+    const problems = await checkRun(stores.outbox, userTables ? (entities) => userTables!.readHeld(entities) : stores.target, [PIPELINE_ENTITY, RELAY_ENTITY]);
     if (problems.length > 0) throw new WrongRunError(problems);
 
     return {
@@ -212,6 +224,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         processes: options.sharedProcess ? 'worker and dispatcher in one dev process, eager start' : 'worker and dispatcher as two processes',
         workerSlots: WORKER_SLOTS,
         poolSize: 10,
+        target: userTables?.describe ?? 'synced_records',
         temporal: server ? 'own dev server' : `existing at ${options.temporalAddress}`,
         sqlitePragmas: server ? DEV_SERVER_SQLITE_PRAGMAS.join(', ') : 'n/a',
         dynamicConfig: server ? DEV_SERVER_DYNAMIC_CONFIG.join(', ') : 'n/a',
@@ -435,6 +448,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--temporal-address <host:port>', 'use this Temporal server instead of starting one (its CPU is then not measured)')
     .option('--shared-process', 'run the worker and the dispatcher in one `outbox-sync dev` process (eager workflow start)')
     .option('--server-arg <arg>', 'an extra argument for the dev server the bench starts (repeatable)', (arg: string, all: string[]) => [...all, arg], [] as string[])
+    .addOption(
+      new Option('--target <where>', "where the rows go: synced_records, or a user's own tables in PostgreSQL or MariaDB/MySQL (BENCH_MYSQL_URL)")
+        .choices(BENCH_TARGETS)
+        .default('synced'),
+    )
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`bench: ${text.replace(/^error: /, '').trim()}\n`) });
   try {
@@ -443,7 +461,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
     return;
   }
-  const opts = program.opts<{ messages: number; keys?: number; steadySeconds: number; json?: boolean; out: string; temporalAddress?: string; sharedProcess?: boolean; serverArg: string[] }>();
+  const opts = program.opts<{ messages: number; keys?: number; steadySeconds: number; json?: boolean; out: string; temporalAddress?: string; sharedProcess?: boolean; serverArg: string[]; target: BenchTarget }>();
   const options: BenchOptions = {
     messages: opts.messages,
     keys: opts.keys ?? Math.max(1, Math.floor(opts.messages / 5)),
@@ -455,6 +473,8 @@ export async function main(argv: string[]): Promise<void> {
     serverArgs: opts.serverArg,
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres',
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    target: opts.target,
+    mysqlUrl: process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306',
   };
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
   try {

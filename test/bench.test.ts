@@ -42,13 +42,18 @@ describe('the benchmark', () => {
     assert.match(findProblems(stuck, held).join('\n'), /1 of 4 messages did not complete \(3:dead\)/);
   });
 
-  for (const shared of [false, true]) {
-    const setup = shared ? 'the worker and the dispatcher in one dev process (eager start)' : 'the worker and the dispatcher as two processes';
+  for (const [shared, target] of [
+    [false, 'synced'],
+    [true, 'synced'],
+    [false, 'postgres'],
+    [false, 'mysql'],
+  ] as const) {
+    const setup = `${shared ? 'the worker and the dispatcher in one dev process (eager start)' : 'the worker and the dispatcher as two processes'}${target === 'synced' ? '' : `, into a user's table in ${target}`}`;
     it(`runs end to end at a tiny size with ${setup}, reports every figure as JSON on its last line and writes the result file`, async function () {
       this.timeout(60_000);
       const out = mkdtempSync(join(tmpdir(), 'outbox-sync-bench-test-'));
       try {
-        const args = ['--messages', '40', '--steady-seconds', '2', '--json', '--out', out, '--temporal-address', getStack().temporalAddress];
+        const args = ['--messages', '40', '--steady-seconds', '2', '--json', '--out', out, '--temporal-address', getStack().temporalAddress, '--target', target];
         if (shared) args.push('--shared-process');
         const stdout = await new Promise<string>((resolve, reject) =>
           execFile(process.execPath, [join(packageRoot, 'dist', 'bench', 'run.js'), ...args], { maxBuffer: 10 * 2 ** 20 }, (err, output, stderr) =>
@@ -59,6 +64,8 @@ describe('the benchmark', () => {
         const result = JSON.parse(lines[lines.length - 1]!);
         assert.equal(result.ok, true);
         assert.equal(result.drain.messages, 40);
+        // The run's own check read every key back from where it went: a wrong or empty table refuses the run.
+        assert.match(result.settings.target, target === 'synced' ? /^synced_records$/ : target === 'postgres' ? /^PostgreSQL tables bench_bench, bench_bench_relay$/ : /^MariaDB\/MySQL tables/);
         assert.ok(result.drain.rate > 0 && result.baseline.rate > 0, 'drain and baseline rates measured');
         assert.deepEqual(result.steady.map((s: { fraction: number }) => s.fraction), [0.25, 0.5, 0.75]);
         for (const s of result.steady) assert.ok(s.sent > 0 && s.latencyMs.p99 >= s.latencyMs.p50, `steady ${s.fraction}`);
