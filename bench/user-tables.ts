@@ -44,6 +44,8 @@ export async function makeUserTables(
     url = databaseUrl(options.postgresUrl, database);
     await ensureDatabase(url);
     const pool = new pg.Pool(pgSettings(url, { max: 2 }));
+    // Dropping the database at the end ends its idle connections; that is no error.
+    pool.on('error', () => undefined);
     query = async (sql, params = []) => (await pool.query(sql.replace(/\?/g, () => '$1'), params)).rows;
     for (const entity of options.entities) await query(POSTGRES_TABLE(tableOf(entity)));
     drop = async () => {

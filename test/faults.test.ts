@@ -61,12 +61,20 @@ describe('faults: transient ones are retried, permanent ones fail fast, failed m
     assert.equal(failedBad!.lastErrorKind, 'permanent');
     assert.equal(failedBad!.executions, 1, 'a permanent fault is not executed again');
     const history = await pipeline.client.workflow.getHandle(workflowIdFor(bad!, pipeline.config.workflowIdPrefix)).fetchHistory();
-    // The steps run as local activities: one marker each, naming the step and its attempt.
+    // The steps run as local activities (one marker each, naming the step and its attempt), or, when the
+    // workflow hands them to the task queue (a loaded machine, see the lost-task guard), as activity tasks.
+    const scheduled = new Map<string, string>();
     const steps = history.events!.flatMap((e) => {
       const marker = e.markerRecordedEventAttributes;
-      if (marker?.markerName !== 'core_local_activity') return [];
-      const data = JSON.parse(Buffer.from(marker.details!.data!.payloads![0]!.data!).toString());
-      return [{ type: data.activity_type ?? data.activityType, attempt: data.attempt }];
+      if (marker?.markerName === 'core_local_activity') {
+        const data = JSON.parse(Buffer.from(marker.details!.data!.payloads![0]!.data!).toString());
+        return [{ type: data.activity_type ?? data.activityType, attempt: data.attempt }];
+      }
+      const queued = e.activityTaskScheduledEventAttributes;
+      if (queued) scheduled.set(String(e.eventId), queued.activityType!.name!);
+      const started = e.activityTaskStartedEventAttributes;
+      if (started) return [{ type: scheduled.get(String(started.scheduledEventId)), attempt: started.attempt }];
+      return [];
     });
     assert.deepEqual(steps.map((s) => s.type), ['stageToCache', 'recordOutcome'], 'stage, then recordOutcome: no persist');
     assert.ok(steps.every((s) => s.attempt === 1), 'no step was retried');

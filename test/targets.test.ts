@@ -387,8 +387,10 @@ describe('the demo', function () {
         ['paid', '2000'],
         ['paid', '3000'],
       ], ordersMaria);
-      // Order 4 holds whichever version came before its delete (v2 arriving after v3 is older, so ignored).
-      assert.match(ordersMaria, /demo-\w+-4 +(placed|paid) +4000 +customer 4 +deleted at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/, 'the delete is a soft delete there');
+      // Order 4 holds whichever version came before its delete (an upsert arriving after the v3 delete is
+      // older, so ignored), soft-deleted; or no row at all when the delete came first.
+      const fourth = ordersMaria.split('\n').find((line) => /demo-\w+-4 /.test(line));
+      if (fourth !== undefined) assert.match(fourth, /demo-\w+-4 +(placed|paid) +4000 +customer 4 +deleted at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/, 'the delete is a soft delete there');
       assert.match(out, /invoice \(no mapping\) in synced_records:\n {2}demo-\w+-1 {2}v2 \{.*"status":"paid"/);
     } finally {
       await dev.stop();
