@@ -4,8 +4,7 @@
  * NULL column without a default that nothing fills would refuse every row, so it is refused first.
  */
 import type { RowWrite, TableSchema } from './engine';
-import type { EntityMapping } from './mapping';
-import { TargetsError } from './mapping';
+import { TargetsError, type EntityMapping } from './mapping';
 import { keyValues, toColumnValue, valueAt, type ColumnSchema } from './values';
 
 export interface EntityPlan {
