@@ -57,9 +57,10 @@ describe('the targets mapping file', () => {
       },
       ENV,
     );
-    assert.deepEqual(mapping.databases.get('reporting'), { name: 'reporting', engine: 'mysql', url: DATABASES.reporting, origin: 'database "reporting"' });
+    assert.deepEqual(mapping.databases.get('reporting'), { name: 'reporting', engine: 'mysql', url: DATABASES.reporting, env: null });
     assert.equal(mapping.databases.get('warehouse')!.engine, 'postgres');
     assert.equal(mapping.databases.get('warehouse')!.url, ENV.WAREHOUSE_DATABASE_URL);
+    assert.equal(mapping.databases.get('warehouse')!.env, 'WAREHOUSE_DATABASE_URL');
     assert.deepEqual(mapping.entities.get('order')!.columns, [
       { column: 'total_cents', path: ['total'] },
       { column: 'customer_id', path: ['customer', 'id'] },

@@ -13,8 +13,8 @@ export interface TargetDatabase {
   name: string;
   engine: Engine;
   url: string;
-  /** Where the URL came from, for messages: `"reporting"` or `WAREHOUSE_DATABASE_URL`. */
-  origin: string;
+  /** The environment variable the URL came from, when the file names one instead of a URL. */
+  env: string | null;
 }
 
 export interface ColumnSource {
@@ -116,10 +116,10 @@ export function parseTargetsMapping(json: unknown, env: NodeJS.ProcessEnv, where
   }
   const databases = new Map<string, TargetDatabase>();
   for (const [name, given] of Object.entries(parsed.data.databases)) {
-    const origin = typeof given === 'string' ? `database "${name}"` : given.env;
-    const url = typeof given === 'string' ? given : env[given.env];
-    if (url === undefined || url === '') throw new TargetsError(`${where}: database "${name}": the environment variable ${origin} is not set`);
-    databases.set(name, { name, engine: engineOf(url, `${where}: ${origin}`), url, origin });
+    const fromEnv = typeof given === 'string' ? null : given.env;
+    const url = fromEnv === null ? (given as string) : env[fromEnv];
+    if (url === undefined || url === '') throw new TargetsError(`${where}: database "${name}": the environment variable ${fromEnv} is not set`);
+    databases.set(name, { name, engine: engineOf(url, `${where}: ${fromEnv ?? `database "${name}"`}`), url, env: fromEnv });
   }
   const entities = new Map<string, EntityMapping>();
   const tables = new Map<string, string>();

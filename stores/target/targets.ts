@@ -170,7 +170,7 @@ export class Targets {
 
   private async checkDatabase(database: TargetDatabase): Promise<{ problem: string; unreachable: boolean } | undefined> {
     const engine = this.engines.get(database.name)!;
-    const where = `database "${database.name}" (${database.origin === `database "${database.name}"` ? '' : `${database.origin}, `}${describeAddress(database.url)})`;
+    const where = `database "${database.name}" (${database.env ? `${database.env}, ` : ''}${describeAddress(database.url)})`;
     try {
       await engine.ping();
       if (!(await engine.hasVersionsTable())) return { problem: `${where} has no outbox_sync_versions table yet; run outbox-sync migrate`, unreachable: false };
