@@ -10,8 +10,6 @@ import { isPermanentDatabaseError } from '../postgres/errors';
 import type { TargetEngine } from './engine';
 import { planEntity, rowWrite, type EntityPlan } from './entity-plan';
 import { describeAddress, placementOf, TargetsError, type Placement, type TargetDatabase, type TargetsMapping } from './mapping';
-
-export { DEFAULT_PLACEMENT, type Placement } from './mapping';
 import { MysqlEngine } from './mysql-engine';
 import { PostgresEngine } from './postgres-engine';
 import { upsertRecord } from './synced-records';
