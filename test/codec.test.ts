@@ -1,7 +1,8 @@
 /**
  * Payload encryption: the AES-GCM codec on its own, then a real workflow run with it on, whose history, as
  * the Temporal server stores it, holds no plaintext of the message, and which the `codec-server` process
- * decrypts again over HTTP for an operator (and for nobody else).
+ * decrypts again over HTTP for an operator (and for nobody else); then failures, whose messages are
+ * sealed as well, whether an activity or the workflow sandbox raised them.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -79,51 +80,9 @@ describe('payload encryption through the pipeline, the Temporal server and the c
     await pipeline.close();
   });
 
-  /** Worker and dispatcher with the pipeline's codec, as `worker` and `dispatcher` build them. */
-  async function startEncryptedPipeline(): Promise<Client> {
-    const stack = getStack();
-    const dataConverter = dataConverterFor(pipeline.config);
-    assert.ok(dataConverter);
-    const worker = await createSyncWorker({
-      connection: stack.nativeConnection,
-      namespace: stack.namespace,
-      taskQueue: pipeline.config.taskQueue,
-      stores: pipeline.stores,
-      settings: activitySettings(pipeline.config),
-      workflowBundle: stack.workflowBundle,
-      dataConverter,
-      options: { shutdownGraceTime: '2 seconds' },
-    });
-    pipeline.workers.push({ worker, run: worker.run() });
-    const client = new Client({ connection: stack.connection, namespace: stack.namespace, dataConverter });
-    assert.equal(dispatcherSettings(pipeline.config).entityKeySearchAttributes, false);
-    pipeline.createDispatcher({}, client).start();
-    return client;
-  }
-
-  function startCodecServer(env: Record<string, string>): { port: Promise<number>; exited: Promise<number | null>; output: () => string; child: ChildProcess } {
-    const child = spawn(process.execPath, [BIN, 'codec-server'], { env: pipeline.processEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const port = waitFor('the codec server to listen', async () => {
-      if (child.exitCode !== null) throw new Error(`codec-server exited: ${output}`);
-      const listening = output
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { msg?: string; endpoint?: string })
-        .find((entry) => entry.msg === 'codec server listening');
-      return listening ? Number(new URL(listening.endpoint!).port) : undefined;
-    });
-    port.catch(() => undefined); // awaited by the tests that expect it to listen
-    return { port, exited, output: () => output, child };
-  }
-
   it('keeps the message out of the stored history, and the codec server shows it to an operator after a key rotation', async function () {
     this.timeout(90_000);
-    const client = await startEncryptedPipeline();
+    const client = await startEncryptedPipeline(pipeline);
     const entity = `entity-${randomBytes(6).toString('hex')}`;
     const key = `key-${randomBytes(6).toString('hex')}`;
     const id = await enqueue(pipeline.stores.outbox, { entity, key, version: 5, data: { total: 12 } });
@@ -151,7 +110,7 @@ describe('payload encryption through the pipeline, the Temporal server and the c
     }
 
     // The codec server knows the new key first and the old one still: what k1 sealed opens.
-    const server = startCodecServer({
+    const server = startCodecServer(pipeline, children, {
       OUTBOX_SYNC_CODEC_KEYS: keysSetting(K2, K1),
       OUTBOX_SYNC_CODEC_TOKENS: `ops=${OPERATOR}`,
       INGEST_TOKENS: `press=${DEVICE}`,
@@ -218,7 +177,7 @@ describe('payload encryption through the pipeline, the Temporal server and the c
   });
 
   it('answers without a token only on a loopback address, and refuses to listen beyond it without tokens', async () => {
-    const local = startCodecServer({ OUTBOX_SYNC_CODEC_KEYS: keysSetting(K1), OUTBOX_SYNC_CODEC_PORT: '0' });
+    const local = startCodecServer(pipeline, children, { OUTBOX_SYNC_CODEC_KEYS: keysSetting(K1), OUTBOX_SYNC_CODEC_PORT: '0' });
     const endpoint = `http://127.0.0.1:${await local.port}/codec`;
     const [sealed] = await new AesGcmCodec([K1]).encode([defaultPayloadConverter.toPayload({ n: 1 })]);
     const answer = await fetch(`${endpoint}/decode`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payloads: [toUiJson(sealed!)] }) });
@@ -229,7 +188,7 @@ describe('payload encryption through the pipeline, the Temporal server and the c
     local.child.kill('SIGTERM');
     assert.equal(await local.exited, 0);
 
-    const wide = startCodecServer({ OUTBOX_SYNC_CODEC_KEYS: keysSetting(K1), OUTBOX_SYNC_CODEC_HOST: '0.0.0.0', OUTBOX_SYNC_CODEC_PORT: '0' });
+    const wide = startCodecServer(pipeline, children, { OUTBOX_SYNC_CODEC_KEYS: keysSetting(K1), OUTBOX_SYNC_CODEC_HOST: '0.0.0.0', OUTBOX_SYNC_CODEC_PORT: '0' });
     assert.equal(await wide.exited, 2);
     assert.equal(wide.output(), 'outbox-sync: OUTBOX_SYNC_CODEC_TOKENS: required when codec-server listens on 0.0.0.0, beyond this machine\n');
   });
@@ -246,6 +205,121 @@ describe('payload encryption through the pipeline, the Temporal server and the c
     assert.equal(stderr, 'outbox-sync: OUTBOX_SYNC_CODEC_KEYS: key "k1" must be 32 bytes (AES-256), got 16; make one with: openssl rand -base64 32\n');
   });
 });
+
+describe('failure encryption: what a database says about a value stays out of the history', function () {
+  this.timeout(120_000);
+  let pipeline: TestPipeline;
+  let client: Client;
+  const children: ChildProcess[] = [];
+
+  before(async () => {
+    pipeline = await TestPipeline.create({
+      env: { OUTBOX_SYNC_CODEC_KEYS: keysSetting(K1) },
+      userTables: {
+        mysql: 'CREATE TABLE coupons (id int PRIMARY KEY, code varchar(40) NOT NULL UNIQUE)',
+        mapping: (urls) => ({ databases: { shop: urls.mysql }, entities: { coupon: { database: 'shop', table: 'coupons', key: 'id' } } }),
+      },
+    });
+    client = await startEncryptedPipeline(pipeline);
+  });
+
+  after(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await pipeline?.close();
+  });
+
+  it("seals a refused row's reason, which quotes the value, and the codec server shows it to an operator", async () => {
+    const code = `SECRET-${randomBytes(8).toString('hex')}`;
+    const [first, clash] = await Promise.all(
+      [1, 2].map((id) => enqueue(pipeline.stores.outbox, { entity: 'coupon', key: String(id), version: 1, data: { code } }).then((n) => pipeline.waitForStatus([n], ['completed', 'dead']))),
+    );
+    const refused = [first![0]!, clash![0]!].find((m) => m.status === 'dead');
+    assert.ok(refused, 'one of the two coupons clashes on the unique code');
+    assert.match(refused.lastError!, new RegExp(`Duplicate entry '${code}'`), "the outbox keeps the database's words for the operator");
+
+    const workflowId = `${pipeline.config.workflowIdPrefix}${refused.id}`;
+    const { history } = await getStack().connection.workflowService.getWorkflowExecutionHistory({ namespace: getStack().namespace, execution: { workflowId } });
+    const raw = Buffer.from(temporal.api.history.v1.History.encode(history!).finish());
+    assert.ok(raw.includes(workflowId), 'the history is the right one');
+    assert.ok(!raw.includes(code), 'the value is nowhere in the raw history');
+    assert.ok(!raw.includes('Duplicate entry'), "nor are the database's words");
+    const sealed = failuresIn(history).filter((f) => f.encodedAttributes);
+    assert.ok(sealed.length > 0, 'the step failure is in the history, encoded');
+    for (const failure of sealed) {
+      assert.equal(failure.message, 'Encoded failure');
+      assert.equal(text(failure.encodedAttributes!.metadata?.encoding), ENCRYPTED_ENCODING);
+    }
+
+    const server = startCodecServer(pipeline, children, { OUTBOX_SYNC_CODEC_KEYS: keysSetting(K1), OUTBOX_SYNC_CODEC_TOKENS: `ops=${OPERATOR}`, OUTBOX_SYNC_CODEC_PORT: '0' });
+    const decoded = await fetch(`http://127.0.0.1:${await server.port}/codec/decode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${OPERATOR}` },
+      body: JSON.stringify({ payloads: sealed.map((f) => toUiJson(f.encodedAttributes as Payload)) }),
+    });
+    assert.equal(decoded.status, 200);
+    const attributes = ((await decoded.json()) as { payloads: { data: string }[] }).payloads.map((p) => JSON.parse(Buffer.from(p.data, 'base64').toString()) as { message: string });
+    assert.ok(attributes.some((a) => a.message.includes(`Duplicate entry '${code}'`)), `the operator reads the reason: ${JSON.stringify(attributes)}`);
+  });
+
+  it('seals a failure raised inside the workflow sandbox too (the worker loaded the bundle with the failure converter)', async () => {
+    // An input the workflow code cannot read: its workflow task fails, in the sandbox, again and again.
+    const handle = await client.workflow.start('syncMessage', { taskQueue: pipeline.config.taskQueue, workflowId: `broken-input-${randomBytes(6).toString('hex')}`, args: [{ messageId: 1, retry: null }] });
+    try {
+      const failure = await waitFor('the workflow task to fail', async () => {
+        const { history } = await getStack().connection.workflowService.getWorkflowExecutionHistory({ namespace: getStack().namespace, execution: { workflowId: handle.workflowId } });
+        const failed = history?.events?.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes?.failure;
+        return failed ? { failure: failed, raw: Buffer.from(temporal.api.history.v1.History.encode(history!).finish()) } : undefined;
+      });
+      assert.equal(failure.failure.message, 'Encoded failure');
+      assert.ok(!failure.raw.includes('Cannot read properties'), 'the TypeError is sealed');
+      const opened = await new AesGcmCodec([K1]).decode([failure.failure.encodedAttributes as Payload]);
+      assert.match((defaultPayloadConverter.fromPayload(opened[0]!) as { message: string }).message, /Cannot read properties of null/);
+    } finally {
+      await handle.terminate();
+    }
+  });
+});
+
+/** Worker and dispatcher with the pipeline's codec, as the `worker` and `dispatcher` processes build them (the worker loads the workflow bundle that matches its failure converter). */
+async function startEncryptedPipeline(pipeline: TestPipeline): Promise<Client> {
+  const stack = getStack();
+  const dataConverter = dataConverterFor(pipeline.config);
+  assert.ok(dataConverter);
+  const worker = await createSyncWorker({
+    connection: stack.nativeConnection,
+    namespace: stack.namespace,
+    taskQueue: pipeline.config.taskQueue,
+    stores: pipeline.stores,
+    settings: activitySettings(pipeline.config),
+    dataConverter,
+    options: { shutdownGraceTime: '2 seconds' },
+  });
+  pipeline.workers.push({ worker, run: worker.run() });
+  const client = new Client({ connection: stack.connection, namespace: stack.namespace, dataConverter });
+  assert.equal(dispatcherSettings(pipeline.config).entityKeySearchAttributes, false);
+  pipeline.createDispatcher({}, client).start();
+  return client;
+}
+
+function startCodecServer(pipeline: TestPipeline, children: ChildProcess[], env: Record<string, string>): { port: Promise<number>; exited: Promise<number | null>; output: () => string; child: ChildProcess } {
+  const child = spawn(process.execPath, [BIN, 'codec-server'], { env: pipeline.processEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const port = waitFor('the codec server to listen', async () => {
+    if (child.exitCode !== null) throw new Error(`codec-server exited: ${output}`);
+    const listening = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg?: string; endpoint?: string })
+      .find((entry) => entry.msg === 'codec server listening');
+    return listening ? Number(new URL(listening.endpoint!).port) : undefined;
+  });
+  port.catch(() => undefined); // awaited by the tests that expect it to listen
+  return { port, exited, output: () => output, child };
+}
 
 function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -274,6 +348,18 @@ function payloadsIn(history: unknown, bytes: (value: unknown) => Uint8Array = (v
       }
       return;
     }
+    for (const [child, item] of Object.entries(value)) walk(item, child);
+  };
+  walk(history, '');
+  return found;
+}
+
+/** Every failure in a history, causes included. */
+function failuresIn(history: unknown): temporal.api.failure.v1.IFailure[] {
+  const found: temporal.api.failure.v1.IFailure[] = [];
+  const walk = (value: unknown, name: string): void => {
+    if (!value || typeof value !== 'object' || ArrayBuffer.isView(value)) return;
+    if (name === 'failure' || name === 'cause') found.push(value as temporal.api.failure.v1.IFailure);
     for (const [child, item] of Object.entries(value)) walk(item, child);
   };
   walk(history, '');

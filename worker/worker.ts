@@ -22,7 +22,10 @@ export interface SyncWorkerOptions {
   taskQueue: string;
   stores: Pick<Stores, 'outbox' | 'targets' | 'cache'>;
   settings: ActivitySettings;
-  /** A bundle (tests build one per run); otherwise the one built with the code (worker/bundle.ts), or one made at start. */
+  /**
+   * A bundle (tests build one per run), made with the same failure converter as `dataConverter`'s;
+   * otherwise the matching one built with the code (worker/bundle.ts), or one made at start.
+   */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Counts and times activities and outcomes when given (the processes give it; tests may not). */
   metrics?: PipelineMetrics;
@@ -32,7 +35,8 @@ export interface SyncWorkerOptions {
 }
 
 export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, metrics, dataConverter, options }: SyncWorkerOptions): Promise<Worker> {
-  const prebuilt = workflowBundle ? null : freshWorkflowBundle();
+  // The sandbox must convert failures as the rest of the worker does: the bundle is chosen to match.
+  const prebuilt = workflowBundle ? null : freshWorkflowBundle(dataConverter?.failureConverterPath ? 'encoded-failures' : 'plain');
   workflowBundle ??= prebuilt ? { codePath: prebuilt } : undefined;
   const onOutcome = metrics
     ? (message: MessageState) => {
