@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registry } from '../observability/metrics';
-import { enqueueBatch, type Queryable } from '../stores/outbox/enqueue';
+import { enqueue, enqueueBatch, type Queryable } from '../stores/outbox/enqueue';
 import type { Targets } from '../stores/target/targets';
 import { buildIngestServer } from '../servers/ingest/ingest-server';
 import { buildUiServer } from '../servers/ui/ui-server';
@@ -217,6 +217,49 @@ describe("the user's own tables, in PostgreSQL and MariaDB", function () {
         assert.equal(Number(row!.ratio), 0.25);
         const [strings] = await userRows(user, engine, engine === 'postgres' ? 'SELECT big::text AS big, amount::text AS amount FROM kinds WHERE id = ?' : 'SELECT CAST(big AS CHAR) AS big, CAST(amount AS CHAR) AS amount FROM kinds WHERE id = ?', ['strings']);
         assert.deepEqual({ ...strings }, { big: '-9223372036854775808', amount: '0.10' });
+      });
+
+      it('keeps integers past 2^53 exact from every way in: the library (BigInt), the CLI and POST /v1/messages', async () => {
+        const token = 'press-token-0123456789';
+        const ids = [await enqueue(pipeline.stores.outbox, { entity: kind, key: 'big-library', data: { big: 9007199254740993n } })];
+        const cli = await runCli(['enqueue', '--entity', kind, '--key', 'big-cli', '--data', '{"big": 9223372036854775807, "doc": {"n": 12345678901234567891}}'], pipeline.processEnv());
+        assert.equal(cli.code, 0, cli.stderr);
+        ids.push(Number(cli.stdout.trim()));
+        const ingest = buildIngestServer({ outbox: pipeline.stores.outbox }, { ...pipeline.config, ingestTokens: [{ name: 'press', token }] });
+        try {
+          const posted = await ingest.inject({
+            method: 'POST',
+            url: '/v1/messages',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            payload: `{"entity": "${kind}", "key": "big-http", "data": {"big": -9223372036854775808, "ratio": 0.5}}`,
+          });
+          assert.equal(posted.statusCode, 202, posted.body);
+          ids.push(posted.json().id);
+          const twice = await ingest.inject({
+            method: 'POST',
+            url: '/v1/messages',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            payload: `{"entity": "${kind}", "key": "big-twice", "data": {"big": 12345678901234567891, "big": 1}}`,
+          });
+          assert.equal(twice.statusCode, 400, 'a key given twice with two values is ambiguous once numbers are exact');
+          assert.match(twice.json().error, /^the body is not valid JSON: Duplicate key 'big'/);
+        } finally {
+          await ingest.close();
+        }
+        const done = await pipeline.waitForStatus(ids, ['completed', 'dead']);
+        assert.deepEqual(done.map((m) => m.status), ['completed', 'completed', 'completed'], done.map((m) => m.lastError).join('; '));
+        const sql =
+          engine === 'postgres'
+            ? "SELECT id, big::text AS big, doc->>'n' AS n FROM kinds WHERE id LIKE 'big-%' ORDER BY id"
+            : "SELECT id, CAST(big AS CHAR) AS big, JSON_UNQUOTE(JSON_EXTRACT(doc, '$.n')) AS n FROM kinds WHERE id LIKE 'big-%' ORDER BY id";
+        assert.deepEqual(
+          (await userRows(user, engine, sql)).map((r) => ({ ...r })),
+          [
+            { id: 'big-cli', big: '9223372036854775807', n: '12345678901234567891' },
+            { id: 'big-http', big: '-9223372036854775808', n: null },
+            { id: 'big-library', big: '9007199254740993', n: null },
+          ],
+        );
       });
 
       it('fails a value that does not fit, that message alone, naming the column; the others flow', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { InvalidMessageError, checkData, validateBatch, validateMessage } from '../stores/outbox/validate';
+import { messageJsonText, parseMessageJson } from '../stores/outbox/message-json';
 
 /** Runs `refuse`, expects an InvalidMessageError with a one-line message, and returns it. */
 function refusal(refuse: () => unknown): InvalidMessageError {
@@ -243,5 +244,23 @@ describe('message validation (validateMessage, validateBatch, checkData)', () =>
       assert.equal(err.field, 'data');
       assert.match(err.reason, /NUL character/);
     });
+  });
+});
+
+describe('message JSON with exact integers (parseMessageJson, messageJsonText)', () => {
+  it('gives integers past 2^53 as BigInt, and everything else as JSON.parse does', () => {
+    const parsed = parseMessageJson('{"id": 9007199254740993, "small": 42, "ratio": 0.1, "phone": "0049123456789012345", "list": [-9223372036854775808]}');
+    assert.deepEqual(parsed, { id: 9007199254740993n, small: 42, ratio: 0.1, phone: '0049123456789012345', list: [-9223372036854775808n] });
+    const plain = '{"a": 1, "b": [2.5, "x"]}';
+    assert.deepEqual(parseMessageJson(plain), JSON.parse(plain));
+    assert.throws(() => parseMessageJson('{"n": 12345678901234567890, "n": 1}'), /Duplicate key 'n'/);
+  });
+
+  it('writes BigInt back as the exact integer, and accepts it as data and as a version', () => {
+    const message = validateMessage({ entity: 'order', key: '1', version: 9223372036854775807n, data: { n: 12345678901234567891n } });
+    assert.equal(message.version, '9223372036854775807');
+    assert.equal(messageJsonText(message.data), '{"n":12345678901234567891}');
+    assert.equal(messageJsonText({ a: 1 }), '{"a":1}');
+    assert.throws(() => validateMessage({ entity: 'order', key: '1', version: 2n ** 63n }), /version: must be an integer from 0 to/);
   });
 });

@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { loadConfig, type Config } from '../../config/config';
 import { InvalidMessageError, decodeUtf8, validateMessage, type ValidMessage } from '../../stores/outbox/validate';
 import { insertMessages } from '../../stores/outbox/enqueue';
+import { parseMessageJson } from '../../stores/outbox/message-json';
 import { UsageError, withStores } from '../command';
 
 interface EnqueueOptions {
@@ -50,7 +51,7 @@ function messageFromFlags(opts: EnqueueOptions, config: Config): ValidMessage {
   let data: unknown;
   if (opts.data !== undefined) {
     try {
-      data = JSON.parse(opts.data);
+      data = parseMessageJson(opts.data);
     } catch {
       throw new InvalidMessageError('--data', 'is not valid JSON');
     }
@@ -80,7 +81,7 @@ function readNdjson(file: string, config: Config): ValidMessage[] {
     if (line.trim() === '') return;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(line);
+      parsed = parseMessageJson(line);
     } catch {
       throw new InvalidMessageError(`line ${i + 1}`, 'is not valid JSON');
     }

@@ -16,6 +16,7 @@ import type pg from 'pg';
 import { collectProcessMetrics, exposition, registry } from '../../observability/metrics';
 import type { Config } from '../../config/config';
 import { InvalidMessageError, validateBatch, validateMessage, type ValidMessage } from '../../stores/outbox/validate';
+import { withExactIntegers } from '../../stores/outbox/message-json';
 import { IdempotencyConflictError, insertMessages } from '../../stores/outbox/enqueue';
 import { readMessage } from '../../stores/outbox/messages';
 import { placementOf } from '../../stores/target/mapping';
@@ -49,7 +50,8 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
   // Only JSON is accepted: without this, text/plain would be read as a string and refused as a message.
   app.removeContentTypeParser('text/plain');
   // JSON bodies must be valid UTF-8: the default parser would replace bad bytes with U+FFFD and store
-  // a message that is not what the device sent. Past that check, Fastify's own (prototype-safe) parser.
+  // a message that is not what the device sent. Past that check, Fastify's own (prototype-safe) parser,
+  // then integers past 2^53 made exact again.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   app.removeContentTypeParser('application/json');
@@ -62,7 +64,14 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
       return;
     }
     // Fastify's JSON parser answers through `done`; its declared promise result is never one here.
-    void parseJson(request, text, done);
+    void parseJson(request, text, (err, parsed) => {
+      if (err) return done(err, undefined);
+      try {
+        done(null, withExactIntegers(text, parsed));
+      } catch (e) {
+        done(new HttpError(400, `the body is not valid JSON: ${(e as Error).message}`), undefined);
+      }
+    });
   });
   installErrorReplies(app, options.onInternalError ?? ((err) => console.error(err)));
   collectProcessMetrics();

@@ -7,6 +7,7 @@ import pg from 'pg';
 import stringify from 'safe-stable-stringify';
 import { inTransaction } from '../postgres/transaction';
 import { InvalidMessageError, MessageInput, ValidMessage, ValidateOptions, validateBatch, validateMessage } from './validate';
+import { messageJsonText } from './message-json';
 
 /** Anything that runs queries: a pool, or a client (typically inside the producer's transaction). */
 export type Queryable = pg.Pool | pg.PoolClient | pg.Client;
@@ -52,7 +53,7 @@ async function insertAndCheck(db: Queryable, messages: readonly ValidMessage[]):
     messages.map((m) => m.key),
     messages.map((m) => m.op),
     messages.map((m) => m.version),
-    messages.map((m) => (m.data === null ? null : JSON.stringify(m.data))),
+    messages.map((m) => (m.data === null ? null : messageJsonText(m.data))),
     messages.map((m) => m.idempotencyKey),
     hashes,
   ]);

@@ -3,6 +3,7 @@
  * and again by the activities for rows that producers inserted with plain SQL.
  */
 import { z } from 'zod';
+import { messageJsonText } from './message-json';
 
 export const MAX_ENTITY_LENGTH = 200;
 export const MAX_KEY_LENGTH = 1000;
@@ -19,8 +20,8 @@ export interface MessageInput {
   entity: string;
   key: string;
   op?: Op;
-  /** A non-negative integer (a decimal string for values past 2^53); defaults to the message id. */
-  version?: number | string;
+  /** A non-negative integer (a decimal string or a BigInt for values past 2^53); defaults to the message id. */
+  version?: number | bigint | string;
   data?: Record<string, unknown> | null;
   idempotencyKey?: string;
   source?: string;
@@ -58,8 +59,8 @@ const text = (max: number) =>
     .refine((s) => s.isWellFormed(), { error: 'must be valid Unicode (no lone surrogates)' })
     .refine((s) => !CONTROL_CHARACTER.test(s), { error: 'must not contain control characters' });
 
-const version = z.union([z.number(), z.string()], { error: 'must be a non-negative integer' }).transform((value, ctx) => {
-  const digits = typeof value === 'number' ? (Number.isSafeInteger(value) ? String(value) : '') : value;
+const version = z.union([z.number(), z.bigint(), z.string()], { error: 'must be a non-negative integer' }).transform((value, ctx) => {
+  const digits = typeof value === 'number' ? (Number.isSafeInteger(value) ? String(value) : '') : String(value);
   if (!/^(0|[1-9][0-9]{0,18})$/.test(digits) || BigInt(digits) > MAX_VERSION) {
     ctx.addIssue({ code: 'custom', message: `must be an integer from 0 to ${MAX_VERSION}` });
     return z.NEVER;
@@ -129,13 +130,14 @@ export function checkData(op: Op, data: unknown, maxDataBytes: number, field = '
   if (data === null || data === undefined) throw new InvalidMessageError(field, 'is required for an upsert');
   if (!isPlainObject(data)) throw new InvalidMessageError(field, 'must be a JSON object');
   checkJsonValue(data, field, 1);
-  const bytes = Buffer.byteLength(JSON.stringify(data));
+  const bytes = Buffer.byteLength(messageJsonText(data));
   if (bytes > maxDataBytes) throw new InvalidMessageError(field, `is ${bytes} bytes, more than the limit of ${maxDataBytes}`);
 }
 
 function checkJsonValue(value: unknown, field: string, depth: number): void {
   if (depth > MAX_DATA_DEPTH) throw new InvalidMessageError(field, `nests deeper than ${MAX_DATA_DEPTH} levels`);
-  if (value === null || typeof value === 'boolean') return;
+  // A BigInt is an integer past 2^53 that the JSON parser kept exact (message-json.ts).
+  if (value === null || typeof value === 'boolean' || typeof value === 'bigint') return;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new InvalidMessageError(field, 'must hold only finite numbers');
     return;
