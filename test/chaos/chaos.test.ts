@@ -1,13 +1,25 @@
 /**
  * "Nothing is lost": a workload drained by worker and dispatcher processes while workers and dispatchers
  * are SIGKILLed, Temporal, Redis and the databases fail in turn (test/chaos/chaos.ts). The CI size runs in
- * `npm test`; `npm run test:chaos` runs the full size. Settings: CHAOS_MESSAGES (size), CHAOS_SEED (replay
- * a run), CHAOS_FAULTS=0 (only drain the backlog and measure), CHAOS_WORKERS, CHAOS_DISPATCHERS.
+ * `npm test`; `npm run test:chaos` runs the full size. One run per target: synced_records, and a user's own
+ * table in PostgreSQL and in MariaDB. Settings: CHAOS_MESSAGES (size), CHAOS_TARGETS (which of
+ * synced,postgres,mysql), CHAOS_SEED (replay a run), CHAOS_FAULTS=0 (only drain the backlog and measure),
+ * CHAOS_WORKERS, CHAOS_DISPATCHERS.
  */
 import assert from 'node:assert/strict';
 import { formatTable, runChaos } from './chaos';
+import { CHAOS_TARGETS, type ChaosTargetKind } from './target';
 
-const CI_MESSAGES = 2000;
+/** The CI size: synced_records at the size it always ran, each user's table at half of it. */
+const CI_MESSAGES: Record<ChaosTargetKind, number> = { synced: 2000, postgres: 1000, mysql: 1000 };
+
+function targetsSetting(): ChaosTargetKind[] {
+  const raw = process.env.CHAOS_TARGETS;
+  if (raw === undefined || raw === '') return [...CHAOS_TARGETS];
+  const names = raw.split(',').map((t) => t.trim());
+  for (const name of names) if (!(CHAOS_TARGETS as readonly string[]).includes(name)) throw new Error(`CHAOS_TARGETS must name some of ${CHAOS_TARGETS.join(', ')} (got ${JSON.stringify(name)})`);
+  return names as ChaosTargetKind[];
+}
 
 function intSetting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -18,35 +30,40 @@ function intSetting(name: string, fallback: number): number {
 
 describe('chaos: nothing is lost through crashes and outages of every part', function () {
   this.timeout(0);
-  const messages = intSetting('CHAOS_MESSAGES', CI_MESSAGES);
   const faults = process.env.CHAOS_FAULTS !== '0';
-  const title = faults
-    ? `completes all ${messages} messages, the target as expected, with no overlapping executions, through worker, dispatcher, Temporal, Redis and database faults`
-    : `drains a backlog of ${messages} messages with bounded memory`;
 
-  it(title, async () => {
-    const seed = intSetting('CHAOS_SEED', Math.floor(Math.random() * 2 ** 31));
-    const result = await runChaos({
-      messages,
-      seed,
-      faults,
-      workers: intSetting('CHAOS_WORKERS', 2),
-      dispatchers: intSetting('CHAOS_DISPATCHERS', 2),
-      targetOutageMs: intSetting('CHAOS_TARGET_OUTAGE_MS', 20_000),
-      drainTimeoutMs: Math.max(600_000, messages * 200),
-      log: (line) => console.log(line),
+  for (const target of targetsSetting()) {
+    const messages = intSetting('CHAOS_MESSAGES', CI_MESSAGES[target]);
+    const into = target === 'synced' ? 'synced_records' : `a user's table in ${target === 'postgres' ? 'PostgreSQL' : 'MariaDB'}`;
+    const title = faults
+      ? `completes all ${messages} messages into ${into}, the target as expected, with no overlapping executions, through worker, dispatcher, Temporal, Redis and database faults`
+      : `drains a backlog of ${messages} messages into ${into} with bounded memory`;
+
+    it(title, async () => {
+      const seed = intSetting('CHAOS_SEED', Math.floor(Math.random() * 2 ** 31));
+      const result = await runChaos({
+        target,
+        messages,
+        seed,
+        faults,
+        workers: intSetting('CHAOS_WORKERS', 2),
+        dispatchers: intSetting('CHAOS_DISPATCHERS', 2),
+        targetOutageMs: intSetting('CHAOS_TARGET_OUTAGE_MS', 20_000),
+        drainTimeoutMs: Math.max(600_000, messages * 200),
+        log: (line) => console.log(line),
+      });
+      console.log(formatTable(result));
+      const replay = `(seed ${seed}: CHAOS_SEED=${seed} CHAOS_MESSAGES=${messages} CHAOS_TARGETS=${target})`;
+      assert.ok(result.drained, `every message terminal before the deadline ${replay}`);
+      assert.equal(result.counts.completed ?? 0, messages, `all completed ${replay}`);
+      assert.equal(result.counts.processing ?? 0, 0, `none stuck in processing ${replay}`);
+      assert.equal(result.missingFromOutbox, 0, `every accepted message is in the outbox ${replay}`);
+      assert.equal(result.targetWrong, 0, `the target equals the expected final state ${replay}`);
+      assert.equal(result.overlappingRuns, 0, `no message had two live executions ${replay}`);
+      assert.equal(result.openRuns, 0, `no execution left open ${replay}`);
+      assert.equal(result.runsBeyondClaims, 0, `no message ran more executions than it was claimed ${replay}`);
+      if (faults) assert.equal(result.faults.length, 11, `every planned fault was injected ${replay}`);
+      assert.equal(result.lost, 0, `messages lost ${replay}`);
     });
-    console.log(formatTable(result));
-    const replay = `(seed ${seed}: CHAOS_SEED=${seed} CHAOS_MESSAGES=${messages})`;
-    assert.ok(result.drained, `every message terminal before the deadline ${replay}`);
-    assert.equal(result.counts.completed ?? 0, messages, `all completed ${replay}`);
-    assert.equal(result.counts.processing ?? 0, 0, `none stuck in processing ${replay}`);
-    assert.equal(result.missingFromOutbox, 0, `every accepted message is in the outbox ${replay}`);
-    assert.equal(result.targetWrong, 0, `the target equals the expected final state ${replay}`);
-    assert.equal(result.overlappingRuns, 0, `no message had two live executions ${replay}`);
-    assert.equal(result.openRuns, 0, `no execution left open ${replay}`);
-    assert.equal(result.runsBeyondClaims, 0, `no message ran more executions than it was claimed ${replay}`);
-    if (faults) assert.equal(result.faults.length, 11, `every planned fault was injected ${replay}`);
-    assert.equal(result.lost, 0, `messages lost ${replay}`);
-  });
+  }
 });

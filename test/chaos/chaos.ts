@@ -9,8 +9,11 @@ import { Client, Connection } from '@temporalio/client';
 import { enqueueBatch } from '../../stores/outbox/enqueue';
 import type { MessageInput } from '../../stores/outbox/validate';
 import { ChaosEnvironment } from './environment';
+import type { ChaosTargetKind } from './target';
 
 export interface ChaosOptions {
+  /** Where the messages land: synced_records, or a user's table in PostgreSQL or MariaDB. */
+  target: ChaosTargetKind;
   messages: number;
   seed: number;
   workers: number;
@@ -118,6 +121,7 @@ export interface FaultRecord {
 }
 
 export interface ChaosResult {
+  target: ChaosTargetKind;
   seed: number;
   messages: number;
   keys: number;
@@ -145,10 +149,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const rand = prng(options.seed);
   const { messages, expected } = workload(options.messages, rand);
   const plan = options.faults ? faultPlan(rand) : [];
-  log(`chaos: seed ${options.seed} (replay with CHAOS_SEED=${options.seed} CHAOS_MESSAGES=${options.messages}), ${messages.length} messages over ${expected.size} keys`);
+  log(`chaos: seed ${options.seed} (replay with CHAOS_SEED=${options.seed} CHAOS_MESSAGES=${options.messages} CHAOS_TARGETS=${options.target}), ${messages.length} messages over ${expected.size} keys into ${options.target}`);
   if (plan.length > 0) log(`chaos: fault plan: ${plan.map((f) => `${f.kind} @${Math.round(f.atProgress * 100)}%`).join(', ')}`);
 
   const env = await ChaosEnvironment.start({
+    target: options.target,
+    entity: ENTITY,
     workers: options.workers,
     dispatchers: options.dispatchers,
     log,
@@ -231,6 +237,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const result = await check(env, ids, expected, options);
     return {
       ...result,
+      target: options.target,
       seed: options.seed,
       messages: messages.length,
       keys: expected.size,
@@ -264,14 +271,14 @@ async function inject(env: ChaosEnvironment, fault: PlannedFault, options: Chaos
       await env.restartRedis(fault.downMs);
       return `SIGKILL, down ${fault.downMs} ms, restarted empty`;
     case 'terminate target connections':
-      return `${await env.terminateConnections(env.targetDatabase)} connections terminated`;
+      return `${await env.target.terminateConnections()} connections to ${env.target.database} terminated`;
     case 'target unreachable':
-      env.targetProxy.refuse();
+      env.target.proxy.refuse();
       await new Promise((r) => setTimeout(r, options.targetOutageMs));
-      await env.targetProxy.restore();
-      return `refused for ${options.targetOutageMs / 1000} s`;
+      await env.target.proxy.restore();
+      return `${env.target.database} refused for ${options.targetOutageMs / 1000} s`;
     case 'terminate outbox connections':
-      return `${await env.terminateConnections(env.outboxDatabase)} connections of the dispatchers and activities terminated`;
+      return `${await env.terminateOutboxConnections()} connections of the dispatchers and activities terminated`;
   }
 }
 
@@ -294,23 +301,20 @@ async function check(env: ChaosEnvironment, ids: number[], expected: Map<string,
   const missingFromOutbox = ids.length - stored.rows.length;
   const notTerminal = stored.rows.filter((r) => r.status !== 'completed' && r.status !== 'dead').length;
 
-  // The target against the expected final state: per key, the highest version, deletes as tombstones.
-  const { rows: records } = await env.target.query<{ entity_key: string; version: string; data: unknown; deleted: boolean }>(
-    'SELECT entity_key, version, data, deleted FROM synced_records WHERE entity = $1',
-    [ENTITY],
-  );
-  const byKey = new Map(records.map((r) => [r.entity_key, r]));
+  // The target against the expected final state: per key, the highest version, deletes as tombstones
+  // (in a user's table: the row gone or soft-deleted, the tombstone in the bookkeeping table).
+  const landed = await env.target.read(ENTITY);
   let targetWrong = 0;
   let targetBehind = 0;
   for (const [key, want] of expected) {
-    const got = byKey.get(key);
-    const right = got && Number(got.version) === want.version && got.deleted === (want.op === 'delete') && (want.op === 'delete' || isDeepStrictEqual(got.data, want.data));
+    const got = landed.get(key);
+    const right = got && got.version === want.version && got.deleted === (want.op === 'delete') && (want.op === 'delete' || isDeepStrictEqual(got.data, want.data));
     if (right) continue;
     targetWrong++;
-    if (!got || Number(got.version) < want.version) targetBehind++;
+    if (!got || got.version < want.version) targetBehind++;
     if (targetWrong <= 5) options.log(`chaos: key ${key}: expected ${JSON.stringify(want)}, target holds ${JSON.stringify(got ?? null)}`);
   }
-  targetWrong += records.length - [...byKey.keys()].filter((k) => expected.has(k)).length;
+  targetWrong += [...landed.keys()].filter((k) => !expected.has(k)).length;
 
   // One live execution per message, from Temporal's visibility records: the runs under each workflow id
   // (one id per message) must follow one another without overlapping, none may still be open, and a
@@ -374,7 +378,8 @@ const MB = 1024 * 1024;
 /** The result as the table the suite prints. */
 export function formatTable(r: ChaosResult): string {
   const rows: [string, string, string][] = [
-    ['seed', String(r.seed), `replay: CHAOS_SEED=${r.seed} CHAOS_MESSAGES=${r.messages}`],
+    ['seed', String(r.seed), `replay: CHAOS_SEED=${r.seed} CHAOS_MESSAGES=${r.messages} CHAOS_TARGETS=${r.target}`],
+    ['target', r.target, r.target === 'synced' ? 'synced_records in PostgreSQL' : `a user's table in ${r.target === 'postgres' ? 'PostgreSQL' : 'MariaDB'}, mapped`],
     ['messages accepted', String(r.messages), `${r.keys} keys, several versions each, deletes, out of order`],
     ['terminal (completed or dead)', String((r.counts.completed ?? 0) + (r.counts.dead ?? 0)), `must be ${r.messages}`],
     ['completed', String(r.counts.completed ?? 0), `must be ${r.messages}`],

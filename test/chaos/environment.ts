@@ -1,7 +1,8 @@
 /**
  * The chaos suite's own world, so that its faults touch no one else: a Temporal dev server on a SQLite
  * file in a temporary directory (stopped and restarted on the same file), a redis-server on a free port
- * (flushed and restarted), its own outbox and target databases, the target behind a fault proxy, and the
+ * (flushed and restarted), its own outbox and target databases (test/chaos/target.ts: synced_records or a
+ * user's table in PostgreSQL or MariaDB), the target behind a fault proxy, and the
  * worker and dispatcher as `outbox-sync` child processes under a small supervisor that restarts them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,13 +16,16 @@ import { pgSettings } from '../../stores/postgres/connect';
 import { databaseUrl, dropDatabase, migrateDatabase } from '../../stores/postgres/migrate';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
 import { childEnv, spawnCli, type ProcessHandle } from '../support/processes';
-import { FaultProxy } from '../support/fault-proxy';
+import { openChaosTarget, type ChaosTarget, type ChaosTargetKind } from './target';
 import { freePort } from '../support/stack';
 
 /** The harness's own connections carry this name, so that the faults it injects spare them. */
 export const HARNESS_APPLICATION = 'outbox-sync-chaos-harness';
 
 export interface EnvironmentOptions {
+  target: ChaosTargetKind;
+  /** The workload's entity, mapped to the user's table when `target` is one. */
+  entity: string;
   workers: number;
   dispatchers: number;
   /** Settings for the child processes, by their environment names. */
@@ -60,11 +64,11 @@ export class ChaosEnvironment {
     private temporal: DevServer,
     private readonly temporalOptions: Parameters<typeof startDevServer>[0],
     readonly redisPort: number,
-    readonly targetProxy: FaultProxy,
+    /** Where the messages land, behind its fault proxy. */
+    readonly target: ChaosTarget,
     readonly childEnv: NodeJS.ProcessEnv,
-    /** The harness's connections: the outbox, the target (directly, not through the proxy), and Redis. */
+    /** The harness's connections to the outbox and Redis. */
     readonly outbox: pg.Pool,
-    readonly target: pg.Pool,
     readonly redis: Redis,
     private readonly log: (line: string) => void,
   ) {}
@@ -73,22 +77,16 @@ export class ChaosEnvironment {
     const dir = mkdtempSync(join(tmpdir(), 'outbox-sync-chaos-'));
     const name = `outbox_sync_chaos_${randomBytes(4).toString('hex')}`;
     const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres';
-    const server = new URL(postgresUrl);
 
-    for (const [db, set] of [
-      [`${name}_outbox`, 'outbox'],
-      [`${name}_target`, 'target'],
-    ] as const) {
-      await migrateDatabase(databaseUrl(postgresUrl, db), set);
-    }
+    await migrateDatabase(databaseUrl(postgresUrl, `${name}_outbox`), 'outbox');
+    const target = await openChaosTarget({ kind: options.target, name, dir, postgresUrl, entity: options.entity, harness: HARNESS_APPLICATION });
 
     const temporalOptions = { port: await freePort(), uiPort: null, dbFile: join(dir, 'temporal.sqlite'), logFile: join(dir, 'temporal.log') };
     const temporal = await startDevServer(temporalOptions);
     const redisPort = await freePort();
-    const targetProxy = await FaultProxy.start(server.hostname, Number(server.port || 5432));
     const processEnv = childEnv({
       OUTBOX_DATABASE_URL: databaseUrl(postgresUrl, `${name}_outbox`),
-      TARGET_DATABASE_URL: databaseUrl(`postgres://127.0.0.1:${targetProxy.port}/postgres`, `${name}_target`),
+      ...target.env,
       REDIS_URL: `redis://127.0.0.1:${redisPort}`,
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: 'default',
@@ -97,13 +95,17 @@ export class ChaosEnvironment {
     });
     const harness = { application_name: HARNESS_APPLICATION, max: 4 };
     const outbox = new pg.Pool(pgSettings(databaseUrl(postgresUrl, `${name}_outbox`), harness));
-    const target = new pg.Pool(pgSettings(databaseUrl(postgresUrl, `${name}_target`), harness));
     outbox.on('error', () => undefined);
-    target.on('error', () => undefined);
+    if (target.kind !== 'synced') {
+      // The bookkeeping table in the user's database, as an operator makes it.
+      const migrate = spawnCli(['migrate'], processEnv);
+      const { code } = await migrate.exited;
+      if (code !== 0) throw new Error(`outbox-sync migrate exited ${code}: ${migrate.output()}`);
+    }
     const redis = new Redis({ port: redisPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 20 });
     redis.on('error', () => undefined);
 
-    const env = new ChaosEnvironment(dir, name, postgresUrl, temporal, temporalOptions, redisPort, targetProxy, processEnv, outbox, target, redis, options.log);
+    const env = new ChaosEnvironment(dir, name, postgresUrl, temporal, temporalOptions, redisPort, target, processEnv, outbox, redis, options.log);
     await env.startRedis();
     for (let i = 0; i < options.workers; i++) env.supervise('worker');
     for (let i = 0; i < options.dispatchers; i++) env.supervise('dispatcher');
@@ -112,10 +114,6 @@ export class ChaosEnvironment {
 
   get outboxDatabase(): string {
     return `${this.name}_outbox`;
-  }
-
-  get targetDatabase(): string {
-    return `${this.name}_target`;
   }
 
   get temporalAddress(): string {
@@ -214,15 +212,15 @@ export class ChaosEnvironment {
     await this.startRedis();
   }
 
-  /** Terminates every connection to one of our databases except the harness's own. Returns how many. */
-  async terminateConnections(database: string): Promise<number> {
+  /** Terminates every connection to the outbox database except the harness's own. Returns how many. */
+  async terminateOutboxConnections(): Promise<number> {
     const admin = new pg.Client(pgSettings(this.postgresUrl, { application_name: HARNESS_APPLICATION }));
     await admin.connect();
     try {
       const { rows } = await admin.query<{ n: number }>(
         `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
           WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name <> $2`,
-        [database, HARNESS_APPLICATION],
+        [this.outboxDatabase, HARNESS_APPLICATION],
       );
       return rows[0]!.n;
     } finally {
@@ -240,10 +238,9 @@ export class ChaosEnvironment {
       await exited;
     }
     this.redis.disconnect();
-    await this.targetProxy.close();
-    await Promise.allSettled([this.outbox.end(), this.target.end()]);
+    await Promise.allSettled([this.outbox.end()]);
+    await this.target.close();
     await dropDatabase(this.postgresUrl, this.outboxDatabase);
-    await dropDatabase(this.postgresUrl, this.targetDatabase);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
