@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registry } from '../observability/metrics';
 import { enqueue, enqueueBatch, type Queryable } from '../stores/outbox/enqueue';
-import type { Targets } from '../stores/target/targets';
+import { Targets } from '../stores/target/targets';
 import { buildIngestServer } from '../servers/ingest/ingest-server';
 import { buildUiServer } from '../servers/ui/ui-server';
 import { TestPipeline } from './support/pipeline';
@@ -46,7 +46,7 @@ const MYSQL_TABLES = `
   CREATE TABLE stock (region varchar(10), sku varchar(20), qty int NOT NULL CHECK (qty >= 0), PRIMARY KEY (region, sku));
   CREATE TABLE kinds (
     id varchar(100) PRIMARY KEY, big bigint, amount decimal(12,2), label varchar(5), flag boolean, day date,
-    at timestamp(6) NULL, wall datetime(6), doc json, ratio double
+    at timestamp(6) NULL, wall datetime(6), doc json, ratio double, memo text
   );
   CREATE TABLE coupons (id int PRIMARY KEY, code varchar(10) NOT NULL UNIQUE);`;
 
@@ -341,6 +341,23 @@ describe("the user's own tables, in PostgreSQL and MariaDB", function () {
       { mysql: (await count('mysql')) - before.mysql, postgres: (await count('postgres')) - before.postgres, fallback: (await count('TARGET_DATABASE_URL')) - before.fallback },
       { mysql: 2, postgres: 1, fallback: 1 },
     );
+  });
+
+  it("writes to MariaDB in strict mode even when the server's default is not: a too-long TEXT is refused, never cut", async () => {
+    // TEXT holds 65,535 bytes; only the server knows, and a non-strict server would cut the value with a warning.
+    const memo = 'x'.repeat(70_000);
+    const [{ mode }] = await user.mysql<{ mode: string }>('SELECT @@GLOBAL.sql_mode AS mode');
+    await user.mysql("SET GLOBAL sql_mode = ''");
+    // A pool opened now: its connections start with the server's lax default.
+    const fresh = new Targets(pipeline.stores.target, pipeline.config.targets, 1);
+    try {
+      const write = { entity: 'kind_mysql', key: 'lax-server', version: '1', messageId: 1, op: 'upsert' as const, dataText: JSON.stringify({ memo }), deletedAt: new Date() };
+      await assert.rejects(fresh.write(write), (err: Error) => err.name === 'TargetRejected' && /column 'memo'/i.test(err.message) && /too long/i.test(err.message));
+      assert.deepEqual(await user.mysql("SELECT id FROM kinds WHERE id = 'lax-server'"), [], 'nothing was written, cut or whole');
+    } finally {
+      await user.mysql('SET GLOBAL sql_mode = ?', [mode]);
+      await fresh.close();
+    }
   });
 
   it("names each message's target in inspect, GET /v1/messages/:id and the page's API", async () => {
