@@ -16,7 +16,7 @@ import { pgSettings } from '../../stores/postgres/connect';
 import { databaseUrl, dropDatabase, migrateDatabase } from '../../stores/postgres/migrate';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
 import { childEnv, spawnCli, type ProcessHandle } from '../support/processes';
-import { openChaosTarget, type ChaosTarget, type ChaosTargetKind } from './target';
+import { openChaosTarget, terminatePostgresConnections, type ChaosTarget, type ChaosTargetKind } from './target';
 import { freePort } from '../support/stack';
 
 /** The harness's own connections carry this name, so that the faults it injects spare them. */
@@ -213,19 +213,8 @@ export class ChaosEnvironment {
   }
 
   /** Terminates every connection to the outbox database except the harness's own. Returns how many. */
-  async terminateOutboxConnections(): Promise<number> {
-    const admin = new pg.Client(pgSettings(this.postgresUrl, { application_name: HARNESS_APPLICATION }));
-    await admin.connect();
-    try {
-      const { rows } = await admin.query<{ n: number }>(
-        `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-          WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name <> $2`,
-        [this.outboxDatabase, HARNESS_APPLICATION],
-      );
-      return rows[0]!.n;
-    } finally {
-      await admin.end();
-    }
+  terminateOutboxConnections(): Promise<number> {
+    return terminatePostgresConnections(this.postgresUrl, this.outboxDatabase, HARNESS_APPLICATION);
   }
 
   async close(): Promise<void> {
@@ -238,7 +227,7 @@ export class ChaosEnvironment {
       await exited;
     }
     this.redis.disconnect();
-    await Promise.allSettled([this.outbox.end()]);
+    await this.outbox.end().catch(() => undefined);
     await this.target.close();
     await dropDatabase(this.postgresUrl, this.outboxDatabase);
     rmSync(this.dir, { recursive: true, force: true });

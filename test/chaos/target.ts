@@ -83,7 +83,7 @@ export async function openChaosTarget(place: TargetPlace): Promise<ChaosTarget> 
     proxy,
     env,
     read: (entity) => read(reader, entity),
-    terminateConnections: () => terminatePostgres(place, database),
+    terminateConnections: () => terminatePostgresConnections(place.postgresUrl, database, place.harness),
     async close() {
       await proxy.close();
       await reader.end().catch(() => undefined);
@@ -185,14 +185,15 @@ function landedKey(key: string, version: number, tombstone: boolean, row: { vers
   return { version, deleted: false, data: row && { key, version: Number(row.version), note: row.note } };
 }
 
-async function terminatePostgres(place: TargetPlace, database: string): Promise<number> {
-  const admin = new pg.Client(pgSettings(place.postgresUrl, { application_name: place.harness }));
+/** Terminates every connection to `database` except the harness's own (named `harness`); returns how many. */
+export async function terminatePostgresConnections(postgresUrl: string, database: string, harness: string): Promise<number> {
+  const admin = new pg.Client(pgSettings(postgresUrl, { application_name: harness }));
   await admin.connect();
   try {
     const { rows } = await admin.query<{ n: number }>(
       `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
         WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name <> $2`,
-      [database, place.harness],
+      [database, harness],
     );
     return rows[0]!.n;
   } finally {
