@@ -20,7 +20,7 @@ export function workflowBundlePath(kind: BundleKind): string {
 const WORKFLOWS_DIR = join(packageRoot, 'dist', 'workflows');
 
 /** The workflow code with the failure converter that `kind` names. */
-export function bundleWorkflows(kind: BundleKind): Promise<WorkflowBundleWithSourceMap> {
+function bundleWorkflows(kind: BundleKind): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows/sync-message'),
     ...(kind === 'encoded-failures' ? { failureConverterPath: ENCODED_FAILURES_PATH } : {}),
