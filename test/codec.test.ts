@@ -238,6 +238,8 @@ describe('failure encryption: what a database says about a value stays out of th
     assert.match(refused.lastError!, new RegExp(`Duplicate entry '${code}'`), "the outbox keeps the database's words for the operator");
 
     const workflowId = `${pipeline.config.workflowIdPrefix}${refused.id}`;
+    // The outbox row turns dead inside the step; its failure reaches the history when the workflow task ends.
+    await client.workflow.getHandle(workflowId).result();
     const { history } = await getStack().connection.workflowService.getWorkflowExecutionHistory({ namespace: getStack().namespace, execution: { workflowId } });
     const raw = Buffer.from(temporal.api.history.v1.History.encode(history!).finish());
     assert.ok(raw.includes(workflowId), 'the history is the right one');
