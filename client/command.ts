@@ -13,6 +13,7 @@ import { openStores, type Stores } from '../stores/stores';
 import { InvalidMessageError } from '../stores/outbox/validate';
 import { IdempotencyConflictError } from '../stores/outbox/enqueue';
 import { PgErrorCode, sqlState } from '../stores/postgres/errors';
+import { StartStopped } from '../servers/until-signal';
 
 /** Wrong arguments or input: exit 2. */
 export class UsageError extends Error {
@@ -31,12 +32,22 @@ export function createProgram(name: string, description: string): Command {
 /**
  * Adds a long-running process's command: it takes no arguments, loads the settings and runs until a
  * signal. `run` imports the process's module only when chosen, so a one-shot command loads none of them.
+ * A process that fails exits at once with the one line and its code: whatever it had opened (pools, a
+ * Redis client retrying, the SDK's runtime) must not keep a dead process alive under a supervisor.
  */
 export function addProcess(program: Command, name: string, description: string, run: (config: Config) => Promise<void>): void {
   program
     .command(name)
     .description(description)
-    .action(() => run(loadConfig()));
+    .action(async () => {
+      try {
+        await run(loadConfig());
+      } catch (err) {
+        if (err instanceof StartStopped) return; // a signal while waiting for a dependency: a normal end
+        report(program, err);
+        process.exit(exitCodeFor(err));
+      }
+    });
 }
 
 /** Runs the command line; sets process.exitCode (2 for bad usage or input, 1 for a runtime failure). */
@@ -45,9 +56,13 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
     await program.parseAsync(argv);
   } catch (err) {
     process.exitCode = exitCodeFor(err);
-    // Commander has already printed its own error through outputError.
-    if (!(err instanceof CommanderError)) console.error(`${program.name()}: ${oneLine(err)}`);
+    report(program, err);
   }
+}
+
+function report(program: Command, err: unknown): void {
+  // Commander has already printed its own error through outputError.
+  if (!(err instanceof CommanderError)) console.error(`${program.name()}: ${oneLine(err)}`);
 }
 
 function exitCodeFor(err: unknown): number {

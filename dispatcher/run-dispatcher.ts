@@ -1,11 +1,11 @@
 /** The dispatcher process: parse config, build the stores and the client, run until a signal, shut down. */
+import pg from 'pg';
 import type { Config } from '../config/config';
 import { createLogger, type Logger } from '../observability/logging';
 import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../observability/metrics';
 import { startMetrics } from '../observability/metrics-server';
-import { untilSignal } from '../servers/until-signal';
-import { openStores } from '../stores/stores';
-import { connectTemporal } from '../temporal/connection';
+import { outboxDatabase, stopOnSignal, temporalServer, waitFor, type TemporalClient } from '../servers/start-up';
+import { pgSettings } from '../stores/postgres/connect';
 import { Dispatcher, type DispatcherLogger, type DispatcherSettings } from './dispatcher';
 
 export function dispatcherSettings(config: Config): DispatcherSettings {
@@ -38,24 +38,32 @@ export function dispatcherLogger(logger: Logger): DispatcherLogger {
   };
 }
 
-/** Runs a dispatcher until SIGINT or SIGTERM; claimed messages are started before it exits. */
+/**
+ * Runs a dispatcher until SIGINT or SIGTERM; claimed messages are started before it exits. It starts in
+ * any order: the outbox database and Temporal are waited for (servers/start-up.ts).
+ */
 export async function runDispatcher(config: Config): Promise<void> {
   const logger = createLogger(config, 'dispatcher');
+  const stop = stopOnSignal();
   collectProcessMetrics();
-  const stores = openStores(config, 4);
-  registerOutboxGauges(stores.outbox);
   const metricsServer = await startMetrics(config, logger);
-  const { connection, client } = await connectTemporal(config);
-  const dispatcher = new Dispatcher(stores.outbox, client, dispatcherSettings(config), dispatcherLogger(logger), pipelineMetrics());
+  let outbox: pg.Pool | undefined;
+  let temporal: TemporalClient | undefined;
   try {
+    await waitFor(outboxDatabase(config), logger, stop.signal);
+    temporal = await waitFor(temporalServer(config), logger, stop.signal);
+    outbox = new pg.Pool(pgSettings(config.outboxDatabaseUrl, { max: 4 }));
+    outbox.on('error', () => undefined); // an idle connection the server dropped; the pool replaces it
+    registerOutboxGauges(outbox);
+    const dispatcher = new Dispatcher(outbox, temporal.client, dispatcherSettings(config), dispatcherLogger(logger), pipelineMetrics());
     dispatcher.start();
     logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress }, 'dispatcher running');
-    await untilSignal();
+    await stop.requested;
     await dispatcher.stop();
     logger.info('dispatcher stopped');
   } finally {
     metricsServer?.close();
-    await connection.close();
-    await stores.close();
+    await temporal?.connection.close();
+    await outbox?.end();
   }
 }

@@ -52,7 +52,7 @@ export function buildCodecServer(options: CodecServerOptions): FastifyInstance {
   const others = new BearerTokens(options.otherTokens ?? []);
   const app = Fastify({ bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024, logger: false });
   app.removeContentTypeParser('text/plain');
-  installErrorReplies(app, options.onInternalError ?? ((err) => console.error(err)));
+  installErrorReplies(app, { onInternalError: options.onInternalError ?? ((err) => console.error(err)) });
 
   app.register(cors, {
     origin: [options.uiOrigin],

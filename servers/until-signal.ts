@@ -10,3 +10,26 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', handler);
   });
 }
+
+/** A signal came while the process was still waiting: it ends without having started. */
+export class StartStopped extends Error {
+  override name = 'StartStopped';
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`stopped by ${signal} before starting`);
+  }
+}
+
+/** Aborts on the first SIGINT or SIGTERM; `requested` resolves with that signal. */
+export interface StopRequest {
+  signal: AbortSignal;
+  requested: Promise<NodeJS.Signals>;
+}
+
+export function stopOnSignal(): StopRequest {
+  const controller = new AbortController();
+  const requested = untilSignal().then((signal) => {
+    controller.abort(new StartStopped(signal));
+    return signal;
+  });
+  return { signal: controller.signal, requested };
+}

@@ -45,7 +45,7 @@ export function openStores(config: Config, poolSize?: number): Stores {
 }
 
 /** A rediss:// URL turns TLS on (ioredis does that); the files add a private CA and a client certificate. */
-function redisTls(config: Config): Pick<RedisOptions, 'tls'> {
+export function redisTls(config: Config): Pick<RedisOptions, 'tls'> {
   const files = { ca: config.redisTlsCaFile, cert: config.redisTlsCertFile, key: config.redisTlsKeyFile };
   if (!files.ca && !files.cert) return {};
   return {

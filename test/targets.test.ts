@@ -373,7 +373,7 @@ describe("the user's own tables, in PostgreSQL and MariaDB", function () {
     assert.match(text.stdout, /^target {7}TARGET_DATABASE_URL table synced_records$/m);
 
     const ingest = buildIngestServer({ outbox: pipeline.stores.outbox }, { ...pipeline.config, ingestTokens: [{ name: 'press', token }] });
-    const ui = buildUiServer({ outbox: pipeline.stores.outbox }, { ...pipeline.config, uiTokens: [{ name: 'alice', token }] }, { logger: { info: () => undefined, error: () => undefined } });
+    const ui = buildUiServer({ outbox: pipeline.stores.outbox }, { ...pipeline.config, uiTokens: [{ name: 'alice', token }] }, { logger: { info: () => undefined, warn: () => undefined, error: () => undefined } });
     try {
       const http = await ingest.inject({ url: `/v1/messages/${mapped!.id}`, headers: { authorization: `Bearer ${token}` } });
       assert.deepEqual(http.json().target, { database: 'mysql', table: 'orders' });

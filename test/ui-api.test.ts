@@ -39,7 +39,7 @@ describe('ui: the outbox page server', () => {
 
   async function start(options: UiOptions = {}): Promise<void> {
     logged = [];
-    const logger = { info: (fields: object, message: string) => logged.push({ fields, message }), error: () => undefined };
+    const logger = { info: (fields: object, message: string) => logged.push({ fields, message }), warn: () => undefined, error: () => undefined };
     app = buildUiServer({ outbox: pipeline.stores.outbox }, pipeline.config, { logger, ...options });
     await app.ready();
   }

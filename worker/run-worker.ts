@@ -1,34 +1,44 @@
-/** The worker process: parse config, build the stores and the connection, run until a signal, shut down. */
+/** The worker process: parse config, wait for what it needs, run until a signal, shut down. */
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config/config';
 import { createLogger } from '../observability/logging';
 import { collectProcessMetrics, pipelineMetrics } from '../observability/metrics';
 import { freeLoopbackPort, startMetrics } from '../observability/metrics-server';
+import { outboxDatabase, redisServer, stopOnSignal, temporalServer, waitFor } from '../servers/start-up';
 import { openStores } from '../stores/stores';
-import { dataConverterFor } from '../temporal/data-converter';
 import { temporalConnectionOptions } from '../temporal/connection';
+import { dataConverterFor } from '../temporal/data-converter';
+import { temporalReason } from '../temporal/unreachable';
 import { installRuntime } from './runtime';
 import { activitySettings, createSyncWorker } from './worker';
 
-/** Runs a worker until SIGINT or SIGTERM; running activities get the grace time to finish. */
+/**
+ * Runs a worker until SIGINT or SIGTERM; running activities get the grace time to finish. It starts in
+ * any order: the outbox database, Redis and Temporal are waited for (servers/start-up.ts).
+ */
 export async function runWorker(config: Config): Promise<void> {
   const logger = createLogger(config, 'worker');
-  const stores = openStores(config);
-  // A mapping that does not fit its tables stops the worker (exit 2); a target database that is down only
-  // holds up its own entities, whose writes retry until it answers.
+  const stop = stopOnSignal();
+  collectProcessMetrics();
+  const sdkPort = config.metricsAddress ? await freeLoopbackPort() : 0;
+  const metricsServer = await startMetrics(config, logger, sdkPort ? `http://127.0.0.1:${sdkPort}/metrics` : undefined);
+  let stores: ReturnType<typeof openStores> | undefined;
+  let connection: NativeConnection | undefined;
   try {
+    await waitFor(outboxDatabase(config), logger, stop.signal);
+    await waitFor(redisServer(config), logger, stop.signal);
+    stores = openStores(config);
+    // A mapping that does not fit its tables stops the worker (exit 2); a target database that is down only
+    // holds up its own entities, whose writes retry until it answers.
     const report = await stores.targets.requireReady({ unreachableIsFine: true });
     for (const database of report.databases) if (database.problem) logger.warn({ database: database.name }, database.problem);
-  } catch (err) {
-    await stores.close();
-    throw err;
-  }
-  const sdkPort = config.metricsAddress ? await freeLoopbackPort() : 0;
-  installRuntime(logger, sdkPort ? `127.0.0.1:${sdkPort}` : undefined);
-  collectProcessMetrics();
-  const metricsServer = await startMetrics(config, logger, sdkPort ? `http://127.0.0.1:${sdkPort}/metrics` : undefined);
-  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
-  try {
+    const reached = await waitFor(temporalServer(config), logger, stop.signal);
+    await reached.connection.close();
+    // Only now: a runtime installed with no connection of its own would keep a stopped process alive.
+    installRuntime(logger, sdkPort ? `127.0.0.1:${sdkPort}` : undefined);
+    connection = await NativeConnection.connect(temporalConnectionOptions(config)).catch(async (err: unknown) => {
+      throw new Error(`TEMPORAL_ADDRESS (${config.temporalAddress}): ${await temporalReason(err, config.temporalAddress)}`, { cause: err });
+    });
     const worker = await createSyncWorker({
       connection,
       namespace: config.temporalNamespace,
@@ -43,7 +53,7 @@ export async function runWorker(config: Config): Promise<void> {
     logger.info('worker stopped');
   } finally {
     metricsServer?.close();
-    await connection.close();
-    await stores.close();
+    await connection?.close();
+    await stores?.close();
   }
 }

@@ -3,6 +3,7 @@
  * is to blame), with the status code that says whose fault it is.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isUnreachable, plainReason } from '../../stores/unreachable';
 
 export interface ErrorBody {
   error: string;
@@ -25,13 +26,27 @@ export function sendError(reply: FastifyReply, statusCode: number, error: string
   return reply.code(statusCode).send(body);
 }
 
-/** Turns the framework's own refusals (media type, size, JSON syntax, unknown route) into the same shape. */
-export function installErrorReplies(
-  app: FastifyInstance,
-  onInternalError: (err: unknown) => void,
-  notFound: (request: FastifyRequest, reply: FastifyReply) => unknown = noRoute,
-): void {
-  app.setNotFoundHandler(notFound);
+export interface ErrorReplyOptions {
+  onInternalError: (err: unknown) => void;
+  notFound?: (request: FastifyRequest, reply: FastifyReply) => unknown;
+  /**
+   * What the server's requests need, in an operator's words ("the outbox database"): an error saying it
+   * cannot be reached is a 503 naming it, not a 500, and the request may be repeated once it is back.
+   */
+  needs?: string;
+  /** Told once per request that met `needs` down. */
+  onUnavailable?: (reason: string) => void;
+}
+
+/** How long a client is asked to wait before repeating a request that met a dependency down. */
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Turns the framework's own refusals (media type, size, JSON syntax, unknown route) into the same shape,
+ * and a dependency that does not answer into a 503.
+ */
+export function installErrorReplies(app: FastifyInstance, options: ErrorReplyOptions): void {
+  app.setNotFoundHandler(options.notFound ?? noRoute);
   app.setErrorHandler((err: FastifyError, _request, reply) => {
     if (err instanceof HttpError) return sendError(reply, err.statusCode, err.message, err.field);
     switch (err.code) {
@@ -50,7 +65,12 @@ export function installErrorReplies(
       const reason = err instanceof SyntaxError ? 'the body is not valid JSON' : (err.message.split('\n')[0] ?? 'bad request');
       return sendError(reply, status, reason);
     }
-    onInternalError(err);
+    if (options.needs && isUnreachable(err)) {
+      const reason = `${options.needs} does not answer (${plainReason(err)})`;
+      options.onUnavailable?.(reason);
+      return sendError(reply.header('retry-after', String(RETRY_AFTER_SECONDS)), 503, `${reason}; try again later`);
+    }
+    options.onInternalError(err);
     return sendError(reply, 500, 'internal error; the request may be repeated');
   });
 }

@@ -33,6 +33,8 @@ export interface IngestStores {
 export interface IngestOptions {
   /** Called with unexpected errors (answered 500). */
   onInternalError?: (err: unknown) => void;
+  /** Called with the reason when a request meets the outbox database down (answered 503). */
+  onUnavailable?: (reason: string) => void;
   /** How long /healthz waits for the database. */
   healthTimeoutMs?: number;
 }
@@ -73,7 +75,11 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
       }
     });
   });
-  installErrorReplies(app, options.onInternalError ?? ((err) => console.error(err)));
+  installErrorReplies(app, {
+    onInternalError: options.onInternalError ?? ((err) => console.error(err)),
+    needs: 'the outbox database',
+    ...(options.onUnavailable ? { onUnavailable: options.onUnavailable } : {}),
+  });
   collectProcessMetrics();
   app.decorateRequest('source', '');
 

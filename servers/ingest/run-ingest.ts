@@ -15,13 +15,14 @@ export { buildIngestServer, type IngestSettings, type IngestStores } from './ing
 
 export async function runIngest(config: Config): Promise<void> {
   if (config.ingestTokens.length === 0) throw new ConfigError('INGEST_TOKENS: ingest needs at least one source=token pair');
-  const outbox = new pg.Pool(pgSettings(config.outboxDatabaseUrl, { max: 10 }));
+  const outbox = new pg.Pool(pgSettings(config.outboxDatabaseUrl, { max: 10, connectionTimeoutMillis: 5_000 }));
   outbox.on('error', () => undefined); // an idle connection the server dropped; the pool replaces it
   const logger = createLogger(config, 'ingest');
   collectProcessMetrics();
   registerOutboxGauges(outbox);
   const app = buildIngestServer({ outbox }, config, {
     onInternalError: (err) => logger.error({ error: (err as Error)?.message ?? String(err) }, 'request failed'),
+    onUnavailable: (reason) => logger.warn(reason),
   });
   const stopped = untilSignal();
   try {

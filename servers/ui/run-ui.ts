@@ -19,7 +19,7 @@ export { buildUiServer, type UiOptions, type UiSettings, type UiStores } from '.
 export async function runUi(config: Config): Promise<void> {
   if (config.uiTokens.length === 0) throw new ConfigError('OUTBOX_SYNC_UI_TOKENS: the outbox page needs at least one name=token pair');
   const logger = createLogger(config, 'ui');
-  const outbox = new pg.Pool(pgSettings(config.outboxDatabaseUrl, { max: 5 }));
+  const outbox = new pg.Pool(pgSettings(config.outboxDatabaseUrl, { max: 5, connectionTimeoutMillis: 5_000 }));
   outbox.on('error', () => undefined); // an idle connection the server dropped; the pool replaces it
   const temporal = lazyTemporal(config);
   const app = buildUiServer({ outbox }, config, { executions: temporal.executions, logger });

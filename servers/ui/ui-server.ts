@@ -49,6 +49,7 @@ export interface UiStores {
 
 export interface UiLogger {
   info(fields: object, message: string): void;
+  warn(message: string): void;
   error(fields: object, message: string): void;
 }
 
@@ -71,7 +72,7 @@ const SECURITY_HEADERS = {
 const NOT_BUILT = 'The outbox page was not built: run npm run build\n';
 
 export function buildUiServer(stores: UiStores, config: UiSettings, options: UiOptions = {}): FastifyInstance {
-  const logger: UiLogger = options.logger ?? { info: () => undefined, error: (fields, message) => console.error(message, fields) };
+  const logger: UiLogger = options.logger ?? { info: () => undefined, warn: (message) => console.error(message), error: (fields, message) => console.error(message, fields) };
   const webRoot = options.webRoot ?? join(packageRoot, 'dist', 'ui', 'web');
   const built = existsSync(join(webRoot, 'index.html'));
   const app = Fastify({ logger: false, return503OnClosing: true, bodyLimit: 64 * 1024 });
@@ -82,11 +83,12 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
     if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
   });
 
-  installErrorReplies(
-    app,
-    (err) => logger.error({ error: (err as Error)?.message ?? String(err) }, 'request failed'),
-    (request, reply) => pageRoute(request, reply, built),
-  );
+  installErrorReplies(app, {
+    onInternalError: (err) => logger.error({ error: (err as Error)?.message ?? String(err) }, 'request failed'),
+    notFound: (request, reply) => pageRoute(request, reply, built),
+    needs: 'the outbox database',
+    onUnavailable: (reason) => logger.warn(reason),
+  });
 
   if (built) {
     app.register(fastifyStatic, {

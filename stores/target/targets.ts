@@ -12,6 +12,7 @@ import { planEntity, rowWrite, type EntityPlan } from './entity-plan';
 import { describeAddress, placementOf, TargetsError, type Placement, type TargetDatabase, type TargetsMapping } from './mapping';
 import { MysqlEngine } from './mysql-engine';
 import { PostgresEngine } from './postgres-engine';
+import { plainReason } from '../unreachable';
 import { upsertRecord } from './synced-records';
 import { parseData, ValueError } from './values';
 
@@ -173,7 +174,7 @@ export class Targets {
       await engine.ping();
       if (!(await engine.hasVersionsTable())) return { problem: `${where} has no outbox_sync_versions table yet; run outbox-sync migrate`, unreachable: false };
     } catch (err) {
-      return { problem: `${where} does not answer: ${plainWords(err)}`, unreachable: true };
+      return { problem: `${where} does not answer: ${plainReason(err)}`, unreachable: true };
     }
     return undefined;
   }
@@ -198,7 +199,7 @@ export class Targets {
       try {
         done.push({ database: database.name, applied: await engine.migrate() });
       } catch (err) {
-        throw new TargetsError(`OUTBOX_SYNC_TARGETS: database "${database.name}" (${describeAddress(database.url)}): cannot migrate: ${plainWords(err)}`);
+        throw new TargetsError(`OUTBOX_SYNC_TARGETS: database "${database.name}" (${describeAddress(database.url)}): cannot migrate: ${plainReason(err)}`);
       }
     }
     return done;
@@ -207,13 +208,4 @@ export class Targets {
   async close(): Promise<void> {
     await Promise.allSettled([...this.engines.values()].map((engine) => engine.close()));
   }
-}
-
-/** A driver error in a few words: its message, or its code when it has none (an AggregateError of refused addresses). */
-function plainWords(err: unknown): string {
-  const { message, code } = (err ?? {}) as { message?: string; code?: string };
-  if (code === 'ECONNREFUSED') return 'the connection was refused';
-  if (code === 'ENOTFOUND') return 'the host name is not known';
-  if (code === 'ETIMEDOUT') return 'the connection timed out';
-  return message || code || String(err);
 }
