@@ -346,14 +346,14 @@ temporal_cli() {
       [ -n "$main" ] && [ -x "$main/.tools/bin/temporal" ] && cli="$main/.tools/bin/temporal"
     fi
   fi
-  [ -n "$cli" ] || return 127
+  [ -n "$cli" ] && command -v "$cli" >/dev/null || return 127
   printf '%s\n' "$cli"
 }
 
 # The CLI against the cluster, over mTLS.
 tctl() {
   local cli
-  cli="$(temporal_cli)" || die "the temporal CLI is missing: put it on PATH, in .tools/bin, or name it in TEMPORAL_CLI"
+  cli="$(temporal_cli)" || die "the temporal CLI is missing${TEMPORAL_CLI:+ (TEMPORAL_CLI=$TEMPORAL_CLI is not executable)}: put it on PATH, in .tools/bin, or name it in TEMPORAL_CLI"
   "$cli" "$@" --address "$ADDRESS" --tls-ca-path "$CERTS/ca.pem" --tls-cert-path "$CERTS/client.pem" \
     --tls-key-path "$CERTS/client-key.pem" --tls-server-name "$SERVER_NAME"
 }
@@ -436,19 +436,30 @@ wait_ready() {
   say "answering: $*"
 }
 
-stop_one() {
-  local svc="$1" pid
-  pid="$(service_pid "$svc")"
-  if [ -z "$pid" ]; then rm -f "$PIDS/$svc.pid"; return 0; fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  if kill -0 "$pid" 2>/dev/null; then
-    say "$svc (pid $pid) did not stop in 20 s: killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  fi
-  rm -f "$PIDS/$svc.pid"
-  say "$svc stopped"
+# Stops services with SIGTERM, all at once (each takes 2 to 4 s to leave), and SIGKILL after 20 s.
+signal_and_wait() {
+  local svc pid
+  declare -A pids=()
+  for svc in "$@"; do
+    pid="$(service_pid "$svc")"
+    if [ -n "$pid" ]; then
+      pids[$svc]="$pid"
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  for svc in "$@"; do
+    pid="${pids[$svc]:-}"
+    if [ -n "$pid" ]; then
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      if kill -0 "$pid" 2>/dev/null; then
+        say "$svc (pid $pid) did not stop in 20 s: killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      fi
+      say "$svc stopped"
+    fi
+    rm -f "$PIDS/$svc.pid"
+  done
 }
 
 # The services named by `start --service S [--service T]`, `stop S`, `restart S`; all when none.
@@ -479,13 +490,13 @@ cmd_start() {
 }
 
 cmd_stop() {
-  local chosen svc
+  local chosen
   parse_services chosen "$@"
-  # The frontend last, so that the other services can still leave cleanly.
-  for svc in worker matching history frontend; do
-    [[ " ${chosen[*]} " == *" $svc "* ]] && stop_one "$svc"
-  done
-  return 0
+  # The worker first: its system workers take 10 s more to give up when the frontend has gone.
+  [[ " ${chosen[*]} " == *" worker "* ]] && signal_and_wait worker
+  local rest=() svc
+  for svc in "${chosen[@]}"; do [ "$svc" = worker ] || rest+=("$svc"); done
+  [ ${#rest[@]} -eq 0 ] || signal_and_wait "${rest[@]}"
 }
 
 cmd_restart() {
@@ -519,7 +530,9 @@ cmd_status() {
 
 cmd_namespace() {
   [ -f "$CERTS/client.pem" ] || die "no certificates: run scripts/cluster.sh setup"
+  temporal_cli >/dev/null || tctl   # tctl says what is missing
   write_env
+  frontend_answers || die "the frontend does not answer on $ADDRESS: run scripts/cluster.sh start"
   if tctl operator namespace describe --namespace "$NAMESPACE" >/dev/null 2>&1; then
     say "namespace $NAMESPACE exists"
     return 0
