@@ -23,8 +23,7 @@
 #   OUTBOX_SYNC_CLUSTER_PG_HOST / _PG_PORT / _PG_USER / _PG_PASSWORD   (127.0.0.1 / 5432 / root / empty)
 #   OUTBOX_SYNC_CLUSTER_NAMESPACE       namespace `namespace` creates and the env file names (default)
 #   OUTBOX_SYNC_CLUSTER_RETENTION       its retention             (24h)
-#   TEMPORAL_CLI                        the temporal CLI          (temporal on PATH, or .tools/bin/temporal,
-#                                                                  or the main worktree's .tools/bin/temporal)
+#   TEMPORAL_CLI                        the temporal CLI          (temporal on PATH, or .tools/bin/temporal)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -340,10 +339,6 @@ temporal_cli() {
   if [ -z "$cli" ]; then
     if command -v temporal >/dev/null; then cli=temporal
     elif [ -x "$BIN/temporal" ]; then cli="$BIN/temporal"
-    else
-      local main
-      main="$(git worktree list --porcelain 2>/dev/null | sed -n '1s/^worktree //p' || true)"
-      [ -n "$main" ] && [ -x "$main/.tools/bin/temporal" ] && cli="$main/.tools/bin/temporal"
     fi
   fi
   [ -n "$cli" ] && command -v "$cli" >/dev/null || return 127
