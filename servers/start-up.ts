@@ -5,6 +5,7 @@
  * mend by waiting (a wrong password, a refused certificate) ends the start with one line instead.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { status } from '@grpc/grpc-js';
 import { Connection, isGrpcServiceError, type Client } from '@temporalio/client';
 import Redis from 'ioredis';
 import pg from 'pg';
@@ -131,9 +132,6 @@ export function redisServer(config: Config): Dependency<void> {
   };
 }
 
-const GRPC_NOT_FOUND = 5;
-const GRPC_UNAVAILABLE = 14;
-
 export interface TemporalClient {
   connection: Connection;
   client: Client;
@@ -165,8 +163,8 @@ export function temporalServer(config: Config): Dependency<TemporalClient> {
       } catch (err) {
         await connection.close().catch(() => undefined);
         const code = isGrpcServiceError(err) ? err.code : undefined;
-        if (code === GRPC_NOT_FOUND) throw new NotReady(`namespace "${config.temporalNamespace}" (TEMPORAL_NAMESPACE) does not exist yet (create it, then run: outbox-sync migrate)`);
-        if (code === GRPC_UNAVAILABLE) throw new NotReady(await temporalReason(err, address));
+        if (code === status.NOT_FOUND) throw new NotReady(`namespace "${config.temporalNamespace}" (TEMPORAL_NAMESPACE) does not exist yet (run: outbox-sync migrate --create-namespace, or have the cluster's admin create it)`);
+        if (code === status.UNAVAILABLE) throw new NotReady(await temporalReason(err, address));
         throw new Error(`TEMPORAL_NAMESPACE "${config.temporalNamespace}" at ${address}: ${plainReason(err)}`, { cause: err });
       }
     },

@@ -10,6 +10,8 @@ import { packageRoot } from '../config/package-root';
 import { ensureDatabase, migrateDatabase } from '../stores/postgres/migrate';
 import { databaseUrl, dropDatabase, getStack } from './support/stack';
 import { TestPipeline } from './support/pipeline';
+import { childEnv, runCli } from './support/processes';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { enqueueBatch } from '../stores/outbox/enqueue';
 import { pruneCompleted } from '../stores/outbox/messages';
 import { claimPending, recordCompleted, recordFailure, renewLease, retryMessages } from '../stores/outbox/state-machine';
@@ -32,7 +34,7 @@ describe('migrate', () => {
     await Promise.all([runMigrate(config, { temporal: true }), runMigrate(config, { temporal: true })]);
     const lines: string[] = [];
     await runMigrate(config, { temporal: true, log: (line) => lines.push(line) });
-    assert.deepEqual(lines, ['outbox: up to date', 'target: up to date', 'temporal: search attributes present']);
+    assert.deepEqual(lines, ['outbox: up to date', 'target: up to date', `temporal: search attributes present in ${config.temporalNamespace}`]);
 
     for (const [db, table, migrations] of [
       [config.outboxDatabaseUrl, 'outbox_messages', 3],
@@ -49,6 +51,37 @@ describe('migrate', () => {
         await client.end();
       }
     }
+  });
+
+  it('creates a missing namespace only when asked (--create-namespace), saying so, then registers the search attributes in it', async () => {
+    const stack = getStack();
+    const namespace = `${name}-ns`;
+    const config = loadConfig({
+      OUTBOX_DATABASE_URL: databaseUrl(stack.postgresUrl, `${name}_outbox`),
+      TARGET_DATABASE_URL: databaseUrl(stack.postgresUrl, `${name}_target`),
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      TEMPORAL_NAMESPACE: namespace,
+    });
+    await assert.rejects(
+      runMigrate(config, { temporal: true }),
+      new Error(`TEMPORAL_NAMESPACE: namespace "${namespace}" does not exist at ${stack.temporalAddress}; create it (outbox-sync migrate --create-namespace), or have the cluster's admin create it`),
+    );
+    const lines: string[] = [];
+    await runMigrate(config, { temporal: true, createNamespace: { retentionMs: 86_400_000 }, log: (line) => lines.push(line) });
+    assert.deepEqual(lines.slice(2), [`temporal: created namespace ${namespace} (retention 1 d)`, `temporal: registered ${SEARCH_ATTRIBUTES.map((a) => a.name).join(', ')} in ${namespace}`]);
+    const { namespaceInfo, config: settings } = await stack.connection.workflowService.describeNamespace({ namespace });
+    assert.equal(namespaceInfo?.name, namespace);
+    assert.equal(Number(settings?.workflowExecutionRetentionTtl?.seconds), 86_400);
+
+    lines.length = 0;
+    await runMigrate(config, { temporal: true, createNamespace: { retentionMs: 86_400_000 }, log: (line) => lines.push(line) });
+    assert.deepEqual(lines.slice(2), [`temporal: search attributes present in ${namespace}`], 'run again, it makes nothing');
+  });
+
+  it('refuses a retention shorter than a day before touching anything: exit 2, one line', async () => {
+    const run = await runCli(['migrate', '--create-namespace', '--namespace-retention', '12h'], childEnv({ OUTBOX_DATABASE_URL: 'postgres://127.0.0.1:1/nowhere' }));
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr, `outbox-sync: --namespace-retention: "12h" is shorter than Temporal's minimum of 1d\n`);
   });
 
   describe('the status history (002)', () => {

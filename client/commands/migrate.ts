@@ -2,20 +2,33 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../../config/config';
 import { migrateDatabase } from '../../stores/postgres/migrate';
-import { withTargets } from '../command';
+import { parseDuration, UsageError, withTargets } from '../command';
+
+const DAY_MS = 86_400_000;
 
 export function registerMigrate(program: Command): void {
   program
     .command('migrate')
     .description('create or upgrade both database schemas and register the search attributes in Temporal')
     .option('--skip-temporal', 'leave the Temporal namespace alone')
-    .action(async (opts: { skipTemporal?: boolean }) => {
-      await runMigrate(loadConfig(), { temporal: !opts.skipTemporal, log: (line) => console.log(line) });
+    .option('--create-namespace', 'create TEMPORAL_NAMESPACE when the cluster lacks it (an admin may prefer to)')
+    .option('--namespace-retention <duration>', 'how long a created namespace keeps closed executions', '7d')
+    .action(async (opts: { skipTemporal?: boolean; createNamespace?: boolean; namespaceRetention: string }) => {
+      const retentionMs = parseDuration(opts.namespaceRetention, '--namespace-retention');
+      if (retentionMs < DAY_MS) throw new UsageError(`--namespace-retention: "${opts.namespaceRetention}" is shorter than Temporal's minimum of 1d`);
+      await runMigrate(loadConfig(), {
+        temporal: !opts.skipTemporal,
+        ...(opts.createNamespace ? { createNamespace: { retentionMs } } : {}),
+        log: (line) => console.log(line),
+      });
     });
 }
 
 /** Creates the databases if missing, applies both schemas, and registers the search attributes. */
-export async function runMigrate(config: Config, options: { temporal: boolean; log?: (line: string) => void }): Promise<void> {
+export async function runMigrate(
+  config: Config,
+  options: { temporal: boolean; createNamespace?: { retentionMs: number }; log?: (line: string) => void },
+): Promise<void> {
   const log = options.log ?? (() => undefined);
   for (const [set, url] of [
     ['outbox', config.outboxDatabaseUrl],
@@ -38,15 +51,31 @@ export async function runMigrate(config: Config, options: { temporal: boolean; l
   }
   if (!options.temporal) return;
   // The Temporal client's modules load only when Temporal is asked for, so that the other commands start fast.
-  const [{ Connection }, { temporalConnectionOptions }, { registerSearchAttributes }] = await Promise.all([
+  const [{ Connection }, { temporalConnectionOptions }, { registerSearchAttributes }, namespaces, { temporalReason }] = await Promise.all([
     import('@temporalio/client'),
     import('../../temporal/connection'),
     import('../../temporal/search-attributes-register'),
+    import('../../temporal/namespace'),
+    import('../../temporal/unreachable'),
   ]);
-  const connection = await Connection.connect(temporalConnectionOptions(config));
+  const { address } = temporalConnectionOptions(config);
+  const connection = await Connection.connect(temporalConnectionOptions(config)).catch(async (err: unknown) => {
+    throw new Error(`TEMPORAL_ADDRESS (${address}): ${await temporalReason(err, address)}`, { cause: err });
+  });
   try {
-    const added = await registerSearchAttributes(connection, config.temporalNamespace);
-    log(added.length ? `temporal: registered ${added.join(', ')}` : 'temporal: search attributes present');
+    const namespace = config.temporalNamespace;
+    let created = false;
+    if (!(await namespaces.namespaceExists(connection, namespace))) {
+      if (!options.createNamespace) {
+        throw new Error(`TEMPORAL_NAMESPACE: namespace "${namespace}" does not exist at ${address}; create it (outbox-sync migrate --create-namespace), or have the cluster's admin create it`);
+      }
+      created = await namespaces.createNamespace(connection, namespace, options.createNamespace.retentionMs);
+      const days = options.createNamespace.retentionMs / DAY_MS;
+      log(created ? `temporal: created namespace ${namespace} (retention ${Number(days.toFixed(2))} d)` : `temporal: namespace ${namespace} present (created meanwhile)`);
+    }
+    // A namespace just made is "not found" to the services until their namespace cache has it.
+    const added = await (created ? namespaces.onceKnown(() => registerSearchAttributes(connection, namespace)) : registerSearchAttributes(connection, namespace));
+    log(added.length ? `temporal: registered ${added.join(', ')} in ${namespace}` : `temporal: search attributes present in ${namespace}`);
   } finally {
     await connection.close();
   }
