@@ -8,6 +8,7 @@
 #   scripts/cluster.sh start [--service S]   all services (or S alone) in the background, waits until they answer
 #   scripts/cluster.sh stop [S]              stops all services, or S
 #   scripts/cluster.sh restart [S]           stop then start, all services or S
+#   scripts/cluster.sh kill S                SIGKILLs S, as a crash would (start --service S brings it back)
 #   scripts/cluster.sh status                what runs (exit 0 when all four run and the frontend answers)
 #   scripts/cluster.sh namespace             creates the namespace over mTLS when it is missing
 #   scripts/cluster.sh up                    build, setup, start and namespace in one go
@@ -494,6 +495,20 @@ cmd_stop() {
   [ ${#rest[@]} -eq 0 ] || signal_and_wait "${rest[@]}"
 }
 
+# SIGKILL, as a crash would: no shutdown, no handing over of shards.
+cmd_kill() {
+  local chosen svc pid
+  parse_services chosen "$@"
+  for svc in "${chosen[@]}"; do
+    pid="$(service_pid "$svc")"
+    [ -n "$pid" ] || continue
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$PIDS/$svc.pid"
+    say "$svc killed (pid $pid)"
+  done
+}
+
 cmd_restart() {
   cmd_stop "$@"
   cmd_start "$@"
@@ -553,7 +568,7 @@ cmd_up() {
 command="$1"; shift
 case "$command" in
   build|setup|status|namespace|up) [ $# -eq 0 ] || usage; "cmd_$command" ;;
-  start|stop|restart) "cmd_$command" "$@" ;;
+  start|stop|restart|kill) "cmd_$command" "$@" ;;
   -h|--help|help) usage ;;
   *) usage ;;
 esac

@@ -1,7 +1,8 @@
 /**
  * The real servers every integration test talks to, set up once per run by test/hooks.ts: a Temporal dev
- * server of our own (or the one TEMPORAL_TEST_ADDRESS names), template databases already migrated, and
- * the workflow bundle.
+ * server of our own (or the server TEMPORAL_TEST_ADDRESS names, reached with the TEMPORAL_TEST_* settings
+ * below, as `npm run test:cluster` does for the production server over mTLS), template databases already
+ * migrated, and the workflow bundle.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,8 @@ import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type Work
 import pg from 'pg';
 import { pgSettings } from '../../stores/postgres/connect';
 import { databaseUrl, dropDatabase, migrateDatabase } from '../../stores/postgres/migrate';
+import { loadConfig } from '../../config/config';
+import { temporalConnectionOptions } from '../../temporal/connection';
 
 import { freeLoopbackPort as freePort } from '../../observability/metrics-server';
 
@@ -21,6 +24,8 @@ import { registerSearchAttributes } from '../../temporal/search-attributes-regis
 export interface Stack {
   temporalAddress: string;
   namespace: string;
+  /** The settings that reach this Temporal (address, namespace, TLS), by their environment names. */
+  temporalEnv: Record<string, string>;
   /** Shared by every test: kept open for the whole run so the SDK runtime keeps our logger. */
   nativeConnection: NativeConnection;
   connection: Connection;
@@ -49,7 +54,7 @@ export async function setUpStack(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'outbox-sync-test-'));
   const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres';
   const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const namespace = 'default';
+  const namespace = process.env.TEMPORAL_TEST_NAMESPACE ?? 'default';
 
   let server: DevServer | null = null;
   let temporalAddress = process.env.TEMPORAL_TEST_ADDRESS;
@@ -76,12 +81,16 @@ export async function setUpStack(): Promise<void> {
     await (server as DevServer | null)?.stop();
     throw err;
   }
-  const nativeConnection = await NativeConnection.connect({ address: temporalAddress! });
-  const connection = await Connection.connect({ address: temporalAddress! });
+  const temporalEnv = { ...testTlsSettings(), TEMPORAL_ADDRESS: temporalAddress!, TEMPORAL_NAMESPACE: namespace };
+  // Reached as the product reaches it, so that the TLS settings are those a user sets.
+  const options = temporalConnectionOptions(loadConfig(temporalEnv));
+  const nativeConnection = await NativeConnection.connect(options);
+  const connection = await Connection.connect(options);
   await registerSearchAttributes(connection, namespace);
   stack = {
     temporalAddress: temporalAddress!,
     namespace,
+    temporalEnv,
     nativeConnection,
     connection,
     client: new Client({ connection, namespace }),
@@ -91,6 +100,16 @@ export async function setUpStack(): Promise<void> {
     server,
     dataDir,
   };
+}
+
+/** TEMPORAL_TEST_TLS_CA_FILE and the rest, as the TEMPORAL_TLS_* settings of the processes under test. */
+function testTlsSettings(): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const name of ['TLS', 'TLS_CA_FILE', 'TLS_CERT_FILE', 'TLS_KEY_FILE', 'TLS_SERVER_NAME']) {
+    const value = process.env[`TEMPORAL_TEST_${name}`];
+    if (value) settings[`TEMPORAL_${name}`] = value;
+  }
+  return settings;
 }
 
 export async function tearDownStack(): Promise<void> {
