@@ -73,6 +73,16 @@ export function pipelineMetrics() {
 
 export type PipelineMetrics = ReturnType<typeof pipelineMetrics>;
 
+/** 1 while a starting worker or dispatcher waits for that dependency (servers/start-up.ts), else 0. */
+export function waitingGauge(): client.Gauge<'dependency'> {
+  const config = {
+    name: 'outbox_sync_waiting_for',
+    help: 'While a worker or dispatcher starts: 1 for the dependency (by the setting naming it) it waits for, 0 once it answers.',
+    labelNames: ['dependency'] as const,
+  };
+  return metric(config.name, () => new client.Gauge(config));
+}
+
 /** Counts by status and the oldest pending message's age, read from the outbox at each scrape. */
 export function registerOutboxGauges(outbox: pg.Pool): void {
   if (registry.getSingleMetric('outbox_sync_messages')) return;

@@ -11,6 +11,7 @@ import Redis from 'ioredis';
 import pg from 'pg';
 import type { Config } from '../config/config';
 import type { Logger } from '../observability/logging';
+import { waitingGauge } from '../observability/metrics';
 import { pgSettings } from '../stores/postgres/connect';
 import { PgErrorCode, sqlState } from '../stores/postgres/errors';
 import { redisTls } from '../stores/stores';
@@ -50,15 +51,18 @@ export const START_BACKOFF: Backoff = { firstMs: 500, maxMs: 15_000 };
 /** Tries `dependency` until it answers, logging why not and when the next try is; throws StartStopped on a stop request. */
 export async function waitFor<T>(dependency: Dependency<T>, logger: Logger, stop: AbortSignal, backoff: Backoff = START_BACKOFF): Promise<T> {
   const where = `${dependency.what} at ${dependency.address} (${dependency.setting})`;
+  const waiting = waitingGauge().labels({ dependency: dependency.setting });
   for (let attempt = 0; ; attempt++) {
     stop.throwIfAborted();
     try {
       const reached = await untilAborted(dependency.reach(stop), stop);
+      waiting.set(0);
       if (attempt > 0) logger.info({ setting: dependency.setting, address: dependency.address }, `${where} answers`);
       return reached;
     } catch (err) {
       stop.throwIfAborted();
       if (!(err instanceof NotReady)) throw err;
+      waiting.set(1);
       const delayMs = Math.min(backoff.firstMs * 2 ** attempt, backoff.maxMs);
       logger.warn({ setting: dependency.setting, address: dependency.address }, `waiting for ${where}: ${err.message}; trying again in ${formatSeconds(delayMs)}`);
       await sleep(delayMs, undefined, { signal: stop }).catch(() => stop.throwIfAborted());

@@ -146,6 +146,26 @@ describe('start in any order: a worker or dispatcher waits for what it needs', f
     });
   }
 
+  it('worker: /metrics answers while it waits, saying what for (outbox_sync_waiting_for), and 0 once it runs', async () => {
+    const down = await cutOff('temporal');
+    const metrics = `127.0.0.1:${await freePort()}`;
+    const child = spawnCli(['worker'], pipeline.processEnv({ [down.setting]: down.value, OUTBOX_SYNC_METRICS_ADDRESS: metrics }));
+    const waitingFor = async (dependency: string) => {
+      const text = await (await fetch(`http://${metrics}/metrics`)).text();
+      return new RegExp(`^outbox_sync_waiting_for\\{dependency="${dependency}"\\} (\\d)$`, 'm').exec(text)?.[1];
+    };
+    try {
+      await seen(child, waitingLine(down, 'the connection was refused'), 1);
+      assert.equal(await waitingFor('TEMPORAL_ADDRESS'), '1');
+      assert.equal(await waitingFor('OUTBOX_DATABASE_URL'), '0', 'the outbox database answered');
+      await down.proxy.restore();
+      await child.waitFor('worker running', 30_000);
+      assert.equal(await waitingFor('TEMPORAL_ADDRESS'), '0');
+    } finally {
+      assert.deepEqual(await child.stop('SIGTERM', 20_000), { code: 0, signal: null }, child.output());
+    }
+  });
+
   it('worker: waits for a namespace that does not exist yet, naming TEMPORAL_NAMESPACE', async () => {
     const namespace = `missing-${pipeline.name}`;
     const child = spawnCli(['worker'], pipeline.processEnv({ TEMPORAL_NAMESPACE: namespace }));
