@@ -2,6 +2,7 @@
  * Every refusal of the HTTP servers is one JSON line: `{"error": "...", "field": "..."}` (field when one
  * is to blame), with the status code that says whose fault it is.
  */
+import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isUnreachable, plainReason } from '../../stores/unreachable';
 
@@ -38,6 +39,39 @@ export interface ErrorReplyOptions {
   onUnavailable?: (reason: string) => void;
 }
 
+/**
+ * A refused body is read to its end, and thrown away, before the 413 goes out with `connection: close`:
+ * closing while the client still sends makes its next write fail (EPIPE), and most clients then report
+ * that instead of the reply. Past these bounds the connection is closed anyway.
+ */
+const DISCARD_BYTES = 64 * 1024 * 1024;
+const DISCARD_MS = 10_000;
+
+function discardBody(body: IncomingMessage): Promise<void> {
+  if (body.readableEnded || body.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      clearTimeout(timer);
+      body.off('data', count);
+      body.off('end', done);
+      body.off('close', done);
+      body.off('error', done);
+      resolve();
+    };
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > DISCARD_BYTES) done();
+    };
+    const timer = setTimeout(done, DISCARD_MS);
+    body.on('data', count);
+    body.once('end', done);
+    body.once('close', done);
+    body.once('error', done);
+    body.resume();
+  });
+}
+
 /** How long a client is asked to wait before repeating a request that met a dependency down. */
 const RETRY_AFTER_SECONDS = 5;
 
@@ -47,13 +81,15 @@ const RETRY_AFTER_SECONDS = 5;
  */
 export function installErrorReplies(app: FastifyInstance, options: ErrorReplyOptions): void {
   app.setNotFoundHandler(options.notFound ?? noRoute);
-  app.setErrorHandler((err: FastifyError, _request, reply) => {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof HttpError) return sendError(reply, err.statusCode, err.message, err.field);
     switch (err.code) {
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return sendError(reply, 415, 'Content-Type must be application/json');
-      case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return sendError(reply, 413, `the body is larger than the limit of ${reply.routeOptions.bodyLimit ?? 'the server'} bytes`);
+      case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+        const reason = `the body is larger than the limit of ${reply.routeOptions.bodyLimit ?? 'the server'} bytes`;
+        return discardBody(request.raw).then(() => sendError(reply, 413, reason));
+      }
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return sendError(reply, 400, 'the body is empty; send JSON');
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
