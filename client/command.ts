@@ -13,6 +13,8 @@ import { openStores, type Stores } from '../stores/stores';
 import { InvalidMessageError } from '../stores/outbox/validate';
 import { IdempotencyConflictError } from '../stores/outbox/enqueue';
 import { PgErrorCode, sqlState } from '../stores/postgres/errors';
+import { describeAddress } from '../stores/target/mapping';
+import { isUnreachable, plainReason } from '../stores/unreachable';
 import { StartStopped } from '../servers/until-signal';
 
 /** Wrong arguments or input: exit 2. */
@@ -62,7 +64,46 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
 
 function report(program: Command, err: unknown): void {
   // Commander has already printed its own error through outputError.
-  if (!(err instanceof CommanderError)) console.error(`${program.name()}: ${oneLine(err)}`);
+  if (!(err instanceof CommanderError)) console.error(`${program.name()}: ${unreachableLine(err) ?? oneLine(err)}`);
+}
+
+/**
+ * A server that could not be reached, said as a configuration error is: the settings that name it, its
+ * address and what happened ("OUTBOX_DATABASE_URL (127.0.0.1:5999/outbox): the connection was refused").
+ * The driver's error knows the address it tried, not the setting; the settings are matched by host and port.
+ */
+function unreachableLine(err: unknown): string | undefined {
+  if (!isUnreachable(err)) return undefined;
+  const { address, port } = (err ?? {}) as { address?: string; port?: number };
+  if (!address || !port) return undefined;
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch {
+    return undefined;
+  }
+  const servers: [setting: string, url: string][] = [
+    ['OUTBOX_DATABASE_URL', config.outboxDatabaseUrl],
+    ['TARGET_DATABASE_URL', config.targetDatabaseUrl],
+    ['REDIS_URL', config.redisUrl],
+    ...[...(config.targets?.databases.values() ?? [])].map((d): [string, string] => [d.env ?? `OUTBOX_SYNC_TARGETS database "${d.name}"`, d.url]),
+  ];
+  const named = servers.filter(([, url]) => sameServer(url, address, port));
+  if (named.length === 0) return undefined;
+  return `${[...new Set(named.map(([setting]) => setting))].join(', ')} (${describeAddress(named[0]![1])}): ${plainReason(err)}`;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+function sameServer(url: string, address: string, port: number): boolean {
+  try {
+    const parsed = new URL(url);
+    const defaultPort = parsed.protocol.startsWith('redis') ? 6379 : parsed.protocol.startsWith('mysql') ? 3306 : 5432;
+    const host = parsed.hostname;
+    return Number(parsed.port || defaultPort) === port && (host === address || (LOOPBACK.has(host) && LOOPBACK.has(address)));
+  } catch {
+    return false;
+  }
 }
 
 function exitCodeFor(err: unknown): number {

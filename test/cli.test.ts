@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
+import { FaultProxy } from './support/fault-proxy';
 import { TestPipeline } from './support/pipeline';
 import { BIN, runCli } from './support/processes';
 import { packageRoot as ROOT } from '../config/package-root';
@@ -250,6 +251,24 @@ describe('the outbox-sync command line, run as a process against a real outbox',
       assert.ok(match, run.stdout);
       const age = Number(match[1]);
       assert.ok(age >= 3600 && age < 3600 + 60, `oldest pending is about an hour old, got ${age} s`);
+    });
+
+    it('says which setting names a database that does not answer, its address and what happened, in one line: exit 1', async () => {
+      const proxy = await FaultProxy.start('127.0.0.1', 5432);
+      proxy.refuse();
+      try {
+        const url = new URL(pipeline.env.OUTBOX_DATABASE_URL!);
+        url.host = `localhost:${proxy.port}`;
+        const run = await cli(['status'], { env: { OUTBOX_DATABASE_URL: url.toString() } });
+        assert.equal(run.code, 1);
+        assert.equal(run.stderr, `outbox-sync: OUTBOX_DATABASE_URL (localhost:${proxy.port}${url.pathname}): the connection was refused\n`);
+        // Both settings named, when they name the same server.
+        const both = await cli(['retry', '--dead'], { env: { OUTBOX_DATABASE_URL: url.toString(), TARGET_DATABASE_URL: url.toString() } });
+        assert.equal(both.code, 1);
+        assert.match(both.stderr, /^outbox-sync: OUTBOX_DATABASE_URL, TARGET_DATABASE_URL \(localhost:\d+\/[a-z0-9_]+\): the connection was refused\n$/);
+      } finally {
+        await proxy.close();
+      }
     });
   });
 
