@@ -28,6 +28,8 @@ import type { MessageInput } from '../stores/outbox/validate';
 import { enqueueBatch } from '../stores/outbox/enqueue';
 import { DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS, findTemporalBinary, startDevServer, type DevServer } from '../temporal/dev-server';
 import { WORKER_SLOTS } from '../worker/worker';
+import { connectTemporal } from '../temporal/connection';
+import { registerSearchAttributes } from '../temporal/search-attributes-register';
 import { relayPending } from './baseline';
 import { checkRun } from './check';
 import { BENCH_TARGETS, makeUserTables, type BenchTarget, type UserTables } from './user-tables';
@@ -46,8 +48,10 @@ export interface BenchOptions {
   steadySeconds: number;
   json: boolean;
   out: string;
-  /** A Temporal server already running (its CPU is then not measured); otherwise the bench starts its own. */
-  temporalAddress?: string;
+  /** A Temporal server already running; otherwise the bench starts a dev server of its own. */
+  temporal?: ExistingTemporal;
+  /** Run the relay without Temporal after the pipeline. */
+  baseline: boolean;
   /** Worker and dispatcher in one `outbox-sync dev` process (eager workflow start) instead of two processes. */
   sharedProcess: boolean;
   /** Extra arguments for the bench's own dev server (to try a setting before making it the default). */
@@ -60,12 +64,31 @@ export interface BenchOptions {
   mysqlUrl: string;
 }
 
-interface Cost {
+/** A Temporal server the bench does not start. */
+export interface ExistingTemporal {
+  /** How the worker and the dispatcher reach it: TEMPORAL_ADDRESS, and TEMPORAL_NAMESPACE and TEMPORAL_TLS_* when needed. */
+  env: Record<string, string>;
+  /** How the result's settings name it. */
+  describe: string;
+  /** Its processes by service name, whose CPU and memory are measured; without them it is not measured. */
+  services?: Record<string, number>;
+  /** The processes of its database (PostgreSQL backends), listed afresh at each sample; their CPU is measured. */
+  persistence?: () => number[];
+}
+
+export interface Cost {
   /** CPU seconds per 1,000 messages, per process (null where the process is not ours to measure). */
   worker: number;
   /** null when the dispatcher runs inside the worker's process (--shared-process). */
   dispatcher: number | null;
+  /** The Temporal server's processes together. */
   temporal: number | null;
+  /** Each of them, when it runs as several services. */
+  temporalServices?: Record<string, number | null>;
+  /** The database backends serving Temporal (the cluster's PostgreSQL; the dev server's SQLite is inside its process). */
+  temporalPostgres?: number;
+  /** Backends that ended during the phase: their CPU in it is not counted. */
+  temporalPostgresEnded?: number;
 }
 
 interface SteadyResult {
@@ -85,10 +108,10 @@ export interface BenchResult {
   settings: Record<string, string | number>;
   drain: { messages: number; keys: number; seconds: number; rate: number; cpuPer1000: Cost };
   steady: SteadyResult[];
-  baseline: { messages: number; seconds: number; rate: number; concurrency: number; cpuSecondsPer1000: number; ratio: number };
-  /** Sampled every 200 ms from the warm-up to the end of the steady phases. */
+  baseline: { messages: number; seconds: number; rate: number; concurrency: number; cpuSecondsPer1000: number; ratio: number } | null;
+  /** Sampled every 200 ms from the warm-up to the end of the steady phases (Temporal: its processes together). */
   peakRssMiB: { worker: number; dispatcher: number | null; temporal: number | null };
-  /** The kernel's high-water mark (VmHWM) over each process's life, start-up included. */
+  /** The kernel's high-water mark (VmHWM) over each process's life, start-up included (Temporal: the sum of its processes'). */
   highWaterRssMiB: { worker: number; dispatcher: number | null; temporal: number | null };
 }
 
@@ -116,7 +139,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       cleanups.push(() => userTables!.drop());
     }
     let server: DevServer | null = null;
-    if (!options.temporalAddress) {
+    if (!options.temporal) {
       progress('starting a Temporal dev server of its own');
       server = await startDevServer({
         port: await freePort(),
@@ -132,12 +155,17 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       TARGET_DATABASE_URL: targetUrl,
       REDIS_URL: options.redisUrl,
       OUTBOX_SYNC_REDIS_PREFIX: `${name}:`,
-      TEMPORAL_ADDRESS: server?.address ?? options.temporalAddress!,
+      ...(server ? { TEMPORAL_ADDRESS: server.address } : options.temporal!.env),
       OUTBOX_SYNC_TASK_QUEUE: name,
       OUTBOX_SYNC_WORKFLOW_ID_PREFIX: `${name}-`,
       ...userTables?.env,
     };
     const config = loadConfig(env);
+    if (!server) {
+      // What `outbox-sync migrate` does on a server that is not a dev server (which registers them at its start).
+      const { connection } = await connectTemporal(config);
+      await registerSearchAttributes(connection, config.temporalNamespace).finally(() => connection.close());
+    }
     const stores = openStores(config);
     cleanups.push(async () => {
       await deleteKeys(stores, config.redisPrefix);
@@ -150,12 +178,20 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       ? await startProcess(['dev', '--data-dir', join(dataDir, 'dev')], env, /Worker and dispatcher running/, children)
       : await startProcess(['worker'], env, /worker running/, children);
     const dispatcher = options.sharedProcess ? null : await startProcess(['dispatcher'], env, /dispatcher running/, children);
-    const pids = { worker: worker.pid!, dispatcher: dispatcher?.pid ?? null, temporal: server?.process.pid ?? null };
+    const pids: Pids = {
+      worker: worker.pid!,
+      dispatcher: dispatcher?.pid ?? null,
+      temporal: server ? { 'dev server': server.process.pid! } : (options.temporal!.services ?? {}),
+      persistence: options.temporal?.persistence ?? null,
+    };
+    const measuresTemporal = Object.keys(pids.temporal).length > 0;
     // Resident memory while the pipeline works (the high-water mark also counts start-up, e.g. bundling).
     const rssPeak = { worker: 0, dispatcher: 0, temporal: 0 };
     const rssSampler = setInterval(() => {
-      const now = sampleAll(pids);
-      for (const key of ['worker', 'dispatcher', 'temporal'] as const) rssPeak[key] = Math.max(rssPeak[key], now[key]?.rssBytes ?? 0);
+      const now = sampleAll({ ...pids, persistence: null });
+      rssPeak.worker = Math.max(rssPeak.worker, now.worker?.rssBytes ?? 0);
+      rssPeak.dispatcher = Math.max(rssPeak.dispatcher, now.dispatcher?.rssBytes ?? 0);
+      rssPeak.temporal = Math.max(rssPeak.temporal, sum(Object.values(now.temporal).map((s) => s?.rssBytes ?? 0)));
     }, 200);
     cleanups.push(async () => clearInterval(rssSampler));
     const messages = new MessageMaker(options.keys);
@@ -189,17 +225,28 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
     await worker.stop('SIGTERM');
     await dispatcher?.stop('SIGTERM');
 
-    progress(`baseline: the same ${options.messages} messages through a relay without Temporal`);
-    const relayStores = openStores(config);
-    cleanups.push(() => relayStores.close());
-    const relayCpuBefore = process.cpuUsage();
-    const relayInput = messages.next(RELAY_ENTITY, options.messages);
-    const relay = await enqueueAndTime(stores, relayInput, 'the relay', () =>
-      relayPending(relayStores, { concurrency: WORKER_SLOTS, claimBatchSize: config.claimBatchSize, leaseMs: config.leaseMs, maxDataBytes: config.maxDataBytes }),
-    );
-    const relayCpu = process.cpuUsage(relayCpuBefore);
-    const relayRate = options.messages / relay.seconds;
-    progress(`baseline: ${relay.seconds.toFixed(1)} s, ${relayRate.toFixed(1)} messages/s`);
+    let baseline: BenchResult['baseline'] = null;
+    if (options.baseline) {
+      progress(`baseline: the same ${options.messages} messages through a relay without Temporal`);
+      const relayStores = openStores(config);
+      cleanups.push(() => relayStores.close());
+      const relayCpuBefore = process.cpuUsage();
+      const relayInput = messages.next(RELAY_ENTITY, options.messages);
+      const relay = await enqueueAndTime(stores, relayInput, 'the relay', () =>
+        relayPending(relayStores, { concurrency: WORKER_SLOTS, claimBatchSize: config.claimBatchSize, leaseMs: config.leaseMs, maxDataBytes: config.maxDataBytes }),
+      );
+      const relayCpu = process.cpuUsage(relayCpuBefore);
+      const relayRate = options.messages / relay.seconds;
+      progress(`baseline: ${relay.seconds.toFixed(1)} s, ${relayRate.toFixed(1)} messages/s`);
+      baseline = {
+        messages: options.messages,
+        seconds: round(relay.seconds),
+        rate: round(relayRate),
+        concurrency: WORKER_SLOTS,
+        cpuSecondsPer1000: round(((relayCpu.user + relayCpu.system) / 1e6 / options.messages) * 1000),
+        ratio: round(drainRate / relayRate),
+      };
+    }
 
     const problems = await checkRun(stores.outbox, userTables ? (entities) => userTables!.readHeld(entities) : stores.target, [PIPELINE_ENTITY, RELAY_ENTITY]);
     if (problems.length > 0) throw new WrongRunError(problems);
@@ -225,26 +272,19 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         workerSlots: WORKER_SLOTS,
         poolSize: 10,
         target: userTables?.describe ?? 'synced_records',
-        temporal: server ? 'own dev server' : `existing at ${options.temporalAddress}`,
+        temporal: server ? 'own dev server' : options.temporal!.describe,
         sqlitePragmas: server ? DEV_SERVER_SQLITE_PRAGMAS.join(', ') : 'n/a',
         dynamicConfig: server ? DEV_SERVER_DYNAMIC_CONFIG.join(', ') : 'n/a',
         ...(options.serverArgs.length > 0 ? { serverArgs: options.serverArgs.join(' ') } : {}),
       },
       drain: { messages: options.messages, keys: options.keys, seconds: round(drain.seconds), rate: round(drainRate), cpuPer1000: drainCost },
       steady,
-      baseline: {
-        messages: options.messages,
-        seconds: round(relay.seconds),
-        rate: round(relayRate),
-        concurrency: WORKER_SLOTS,
-        cpuSecondsPer1000: round(((relayCpu.user + relayCpu.system) / 1e6 / options.messages) * 1000),
-        ratio: round(drainRate / relayRate),
-      },
-      peakRssMiB: { worker: mib(rssPeak.worker), dispatcher: dispatcher ? mib(rssPeak.dispatcher) : null, temporal: server ? mib(rssPeak.temporal) : null },
+      baseline,
+      peakRssMiB: { worker: mib(rssPeak.worker), dispatcher: dispatcher ? mib(rssPeak.dispatcher) : null, temporal: measuresTemporal ? mib(rssPeak.temporal) : null },
       highWaterRssMiB: {
         worker: mib(peak.worker?.peakRssBytes),
         dispatcher: dispatcher ? mib(peak.dispatcher?.peakRssBytes) : null,
-        temporal: peak.temporal ? mib(peak.temporal.peakRssBytes) : null,
+        temporal: measuresTemporal ? mib(sum(Object.values(peak.temporal).map((s) => s?.peakRssBytes ?? NaN))) : null,
       },
     };
   } finally {
@@ -351,20 +391,64 @@ async function latencies(outbox: pg.Pool, firstId: number, lastId: number): Prom
   return { p50: p50!, p95: p95!, p99: p99!, max: max! };
 }
 
-type Pids = { worker: number; dispatcher: number | null; temporal: number | null };
-type Samples = { worker: ProcessSample | null; dispatcher: ProcessSample | null; temporal: ProcessSample | null };
+interface Pids {
+  worker: number;
+  dispatcher: number | null;
+  /** Temporal's processes by name: the dev server, or the cluster's services; none when not measured. */
+  temporal: Record<string, number>;
+  persistence: (() => number[]) | null;
+}
+interface Samples {
+  worker: ProcessSample | null;
+  dispatcher: ProcessSample | null;
+  temporal: Record<string, ProcessSample | null>;
+  /** CPU seconds of each database backend, by pid. */
+  persistence: Map<number, number> | null;
+}
 
 function sampleAll(pids: Pids): Samples {
   return {
     worker: sampleProcess(pids.worker),
     dispatcher: pids.dispatcher ? sampleProcess(pids.dispatcher) : null,
-    temporal: pids.temporal ? sampleProcess(pids.temporal) : null,
+    temporal: Object.fromEntries(Object.entries(pids.temporal).map(([name, pid]) => [name, sampleProcess(pid)])),
+    persistence: pids.persistence ? sampleBackends(pids.persistence()) : null,
   };
 }
 
+function sampleBackends(pids: number[]): Map<number, number> {
+  const cpu = new Map<number, number>();
+  for (const pid of pids) {
+    const sample = sampleProcess(pid);
+    if (sample) cpu.set(pid, sample.cpuSeconds);
+  }
+  return cpu;
+}
+
 function costPer1000(before: Samples, after: Samples, messages: number): Cost {
-  const per1000 = (a: ProcessSample | null, b: ProcessSample | null) => (a && b ? round(((b.cpuSeconds - a.cpuSeconds) / messages) * 1000) : null);
-  return { worker: per1000(before.worker, after.worker) ?? NaN, dispatcher: per1000(before.dispatcher, after.dispatcher), temporal: per1000(before.temporal, after.temporal) };
+  const per1000 = (seconds: number) => round((seconds / messages) * 1000);
+  const used = (a: ProcessSample | null | undefined, b: ProcessSample | null | undefined) => (a && b ? b.cpuSeconds - a.cpuSeconds : null);
+  const services = Object.keys(before.temporal).map((name) => [name, used(before.temporal[name], after.temporal[name])] as const);
+  const temporal = services.length === 0 || services.some(([, s]) => s === null) ? null : sum(services.map(([, s]) => s!));
+  const worker = used(before.worker, after.worker);
+  const dispatcher = used(before.dispatcher, after.dispatcher);
+  return {
+    worker: worker === null ? NaN : per1000(worker),
+    dispatcher: dispatcher === null ? null : per1000(dispatcher),
+    temporal: temporal === null ? null : per1000(temporal),
+    ...(services.length > 1 ? { temporalServices: Object.fromEntries(services.map(([name, s]) => [name, s === null ? null : per1000(s)])) } : {}),
+    ...(before.persistence && after.persistence ? backendsCost(before.persistence, after.persistence, per1000) : {}),
+  };
+}
+
+/**
+ * The database backends' CPU between two samples, by pid. One that started in between counts in full (all
+ * its CPU falls in the phase); one that ended in between is lost with its last ticks, and only counted in
+ * temporalPostgresEnded (the cluster's pools keep their connections for an hour, so few end).
+ */
+function backendsCost(before: Map<number, number>, after: Map<number, number>, per1000: (seconds: number) => number): Pick<Cost, 'temporalPostgres' | 'temporalPostgresEnded'> {
+  const used = sum([...after].map(([pid, cpu]) => cpu - (before.get(pid) ?? 0)));
+  const ended = [...before.keys()].filter((pid) => !after.has(pid)).length;
+  return { temporalPostgres: per1000(used), ...(ended > 0 ? { temporalPostgresEnded: ended } : {}) };
 }
 
 /** Runs `outbox-sync <command>` and resolves once its output says it is running. */
@@ -397,6 +481,10 @@ async function deleteKeys(stores: Stores, prefix: string): Promise<void> {
   }
 }
 
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
 function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
@@ -422,11 +510,15 @@ export function formatTable(r: BenchResult): string {
       (s) =>
         `| steady at ${s.fraction * 100} % (${s.targetRate} msg/s, ${s.sent} sent): enqueue→completed | p50 ${s.latencyMs.p50} ms, p95 ${s.latencyMs.p95} ms, **p99 ${s.latencyMs.p99} ms** (max ${s.latencyMs.max}) |`,
     ),
-    `| baseline: relay without Temporal, ${r.baseline.concurrency} at once | ${r.baseline.seconds} s, **${r.baseline.rate} msg/s** |`,
-    `| pipeline / baseline | **${Math.round(r.baseline.ratio * 100)} %** |`,
+    ...(r.baseline
+      ? [
+          `| baseline: relay without Temporal, ${r.baseline.concurrency} at once | ${r.baseline.seconds} s, **${r.baseline.rate} msg/s** |`,
+          `| pipeline / baseline | **${Math.round(r.baseline.ratio * 100)} %** |`,
+        ]
+      : []),
     `| peak RSS while working | ${ours} ${r.peakRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.peakRssMiB.dispatcher} MiB`}, Temporal ${r.peakRssMiB.temporal ?? 'n/a'} MiB |`,
     `| RSS high-water mark, start-up included | ${ours} ${r.highWaterRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.highWaterRssMiB.dispatcher} MiB`}, Temporal ${r.highWaterRssMiB.temporal ?? 'n/a'} MiB |`,
-    `| CPU per 1,000 messages, drain | ${cost(r.drain.cpuPer1000)}; relay ${r.baseline.cpuSecondsPer1000} s |`,
+    `| CPU per 1,000 messages, drain | ${cost(r.drain.cpuPer1000)}${r.baseline ? `; relay ${r.baseline.cpuSecondsPer1000} s` : ''} |`,
     ...r.steady.map((s) => `| CPU per 1,000 messages, steady ${s.fraction * 100} % | ${cost(s.cpuPer1000)} |`),
   ];
   return lines.join('\n');
@@ -461,14 +553,25 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
     return;
   }
-  const opts = program.opts<{ messages: number; keys?: number; steadySeconds: number; json?: boolean; out: string; temporalAddress?: string; sharedProcess?: boolean; serverArg: string[]; target: BenchTarget }>();
+  const opts = program.opts<{
+    messages: number;
+    keys?: number;
+    steadySeconds: number;
+    json?: boolean;
+    out: string;
+    temporalAddress?: string;
+    sharedProcess?: boolean;
+    serverArg: string[];
+    target: BenchTarget;
+  }>();
   const options: BenchOptions = {
     messages: opts.messages,
     keys: opts.keys ?? Math.max(1, Math.floor(opts.messages / 5)),
     steadySeconds: opts.steadySeconds,
     json: Boolean(opts.json),
     out: opts.out,
-    temporalAddress: opts.temporalAddress,
+    temporal: opts.temporalAddress ? { env: { TEMPORAL_ADDRESS: opts.temporalAddress }, describe: `existing at ${opts.temporalAddress}` } : undefined,
+    baseline: true,
     sharedProcess: Boolean(opts.sharedProcess),
     serverArgs: opts.serverArg,
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres',
@@ -479,10 +582,11 @@ export async function main(argv: string[]): Promise<void> {
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
   try {
     const result = await runBench(options, progress);
+    const table = formatTable(result);
     mkdirSync(options.out, { recursive: true });
     const file = join(options.out, `${result.startedAt.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(formatTable(result));
+    console.log(table);
     console.log(`\nwritten to ${file}`);
     if (options.json) console.log(JSON.stringify(result));
   } catch (err) {
