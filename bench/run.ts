@@ -7,6 +7,9 @@
  *   baseline  the same N messages through a relay without Temporal, same stores and concurrency → messages/s
  *   cost      peak RSS of the worker and the dispatcher; CPU seconds per 1,000 messages, ours and Temporal's
  *
+ * With --cluster, the same bench runs twice in one sitting: on its own dev server, then on the production
+ * server of scripts/cluster.sh (bench/cluster.ts) over mTLS, without the baseline, and prints them side by side.
+ *
  * The worker and the dispatcher run as the CLI's child processes, so each is measured on its own. The run
  * uses databases, a Redis prefix and a Temporal server of its own, and removes them at the end. A run whose
  * messages did not all complete, or whose target does not hold the newest version of every key, is refused:
@@ -32,6 +35,7 @@ import { connectTemporal } from '../temporal/connection';
 import { registerSearchAttributes } from '../temporal/search-attributes-register';
 import { relayPending } from './baseline';
 import { checkRun } from './check';
+import { formatComparison, withCluster } from './cluster';
 import { BENCH_TARGETS, makeUserTables, type BenchTarget, type UserTables } from './user-tables';
 import { childEnv, spawnCli, type ProcessHandle } from '../test/support/processes';
 import { sampleProcess, type ProcessSample } from '../test/support/procstat';
@@ -294,6 +298,14 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
   }
 }
 
+/** What `--cluster` writes: the same bench on the bench's own dev server and on the cluster, in one sitting. */
+export interface ClusterComparison {
+  ok: true;
+  startedAt: string;
+  devServer: BenchResult;
+  cluster: BenchResult;
+}
+
 export class WrongRunError extends Error {
   constructor(readonly problems: string[]) {
     super(`the run was wrong, so no figures are reported:\n  ${problems.join('\n  ')}`);
@@ -538,6 +550,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'print the result as one JSON object on the last line')
     .option('--out <dir>', 'where the result file is written', join(packageRoot, 'bench', 'results'))
     .option('--temporal-address <host:port>', 'use this Temporal server instead of starting one (its CPU is then not measured)')
+    .addOption(
+      new Option('--cluster', 'run on its own dev server, then on the production server of scripts/cluster.sh over mTLS, and compare').conflicts('temporalAddress'),
+    )
     .option('--shared-process', 'run the worker and the dispatcher in one `outbox-sync dev` process (eager workflow start)')
     .option('--server-arg <arg>', 'an extra argument for the dev server the bench starts (repeatable)', (arg: string, all: string[]) => [...all, arg], [] as string[])
     .addOption(
@@ -560,6 +575,7 @@ export async function main(argv: string[]): Promise<void> {
     json?: boolean;
     out: string;
     temporalAddress?: string;
+    cluster?: boolean;
     sharedProcess?: boolean;
     serverArg: string[];
     target: BenchTarget;
@@ -581,8 +597,18 @@ export async function main(argv: string[]): Promise<void> {
   };
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
   try {
-    const result = await runBench(options, progress);
-    const table = formatTable(result);
+    let result: BenchResult | ClusterComparison;
+    let table: string;
+    if (opts.cluster) {
+      // The relay does not involve Temporal: it runs once, in the dev server's pass.
+      const devServer = await runBench(options, progress);
+      const cluster = await withCluster(progress, (temporal) => runBench({ ...options, temporal, baseline: false }, progress));
+      result = { ok: true, startedAt: devServer.startedAt, devServer, cluster };
+      table = formatComparison(devServer, cluster);
+    } else {
+      result = await runBench(options, progress);
+      table = formatTable(result);
+    }
     mkdirSync(options.out, { recursive: true });
     const file = join(options.out, `${result.startedAt.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
