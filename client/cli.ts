@@ -1,7 +1,7 @@
 /**
  * The `outbox-sync` command: one module per command under commands/, each adding itself to the program;
  * command.ts holds what they share. Exit codes: 0 success, 2 bad usage or invalid input (one line on
- * stderr), 1 a runtime failure.
+ * stderr), 1 a runtime failure, 3 a target that `verify` finds does not match.
  */
 import type { Command } from 'commander';
 import { createProgram, runProgram } from './command';
@@ -19,6 +19,7 @@ import { registerRetry } from './commands/retry';
 import { registerPrune } from './commands/prune';
 import { registerDrain } from './commands/drain';
 import { registerTargets } from './commands/targets';
+import { registerVerify } from './commands/verify';
 
 /** The commands in the order help lists them: setting up, the processes, then the operator's tools. */
 const COMMANDS = [
@@ -35,6 +36,7 @@ const COMMANDS = [
   registerRetry,
   registerPrune,
   registerDrain,
+  registerVerify,
   registerTargets,
 ];
 

@@ -40,6 +40,9 @@ export interface RowWrite {
     | { kind: 'softDelete'; column: string; value: unknown };
 }
 
+/** How a key's row differs from its newest completed message (see stores/verify.ts). */
+export type TargetProblem = 'missing' | 'stale' | 'different';
+
 export interface TargetEngine {
   readonly engine: Engine;
   /** Throws when the database does not answer. */
@@ -52,6 +55,12 @@ export interface TargetEngine {
   migrate(): Promise<string[]>;
   /** Applies the write if its version is newer than the key's; returns whether it did. */
   write(write: RowWrite): Promise<boolean>;
+  /**
+   * Whether the key's row is what `write` makes it: null when it is (or a newer version is there),
+   * else the problem. Each value is compared by the database with the column's own equality, as it would
+   * store it; `jsonColumns` are compared as JSON, not as text.
+   */
+  compare(write: RowWrite, jsonColumns: ReadonlySet<string>): Promise<TargetProblem | null>;
   /** Whether an error from this driver is the data's fault (the same write would fail again). */
   isPermanent(err: unknown): boolean;
   /** The column a driver error is about, when it says. */
@@ -62,4 +71,12 @@ export interface TargetEngine {
 /** Who may be written: a plain name, or schema.name, each part quoted by `quote`. */
 export function quoteTable(table: string, quote: (identifier: string) => string): string {
   return table.split('.').map(quote).join('.');
+}
+
+/** The bookkeeping row's version against the message's: null when they are equal and the row itself must be compared. */
+export function versionProblem(found: string | null | undefined, expected: string): TargetProblem | 'newer' | null {
+  if (found === null || found === undefined || BigInt(found) < 0n) return 'missing';
+  const [have, want] = [BigInt(found), BigInt(expected)];
+  if (have < want) return 'stale';
+  return have > want ? 'newer' : null;
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { packageRoot } from '../../config/package-root';
-import { quoteTable, type RowWrite, type TableSchema, type TargetEngine } from './engine';
+import { quoteTable, versionProblem, type RowWrite, type TableSchema, type TargetEngine, type TargetProblem } from './engine';
 import type { ColumnKind, ColumnSchema } from './values';
 
 const SESSION = [
@@ -87,6 +87,8 @@ const quote = (identifier: string) => `\`${identifier.replaceAll('`', '``')}\``;
 export class MysqlEngine implements TargetEngine {
   readonly engine = 'mysql' as const;
   private readonly pool: Pool;
+  /** Whether the server is MariaDB, asked once. */
+  private mariadb: Promise<boolean> | undefined;
 
   constructor(url: string, poolSize: number) {
     const parsed = new URL(url);
@@ -292,6 +294,52 @@ export class MysqlEngine implements TargetEngine {
       [write.version, effect.kind !== 'upsert', write.messageId, write.entity, keyHash],
     );
     return true;
+  }
+
+  async compare(write: RowWrite, jsonColumns: ReadonlySet<string>): Promise<TargetProblem | null> {
+    const keyHash = createHash('sha256').update(write.key).digest();
+    const [versions] = await this.pool.query<mysql.RowDataPacket[]>('SELECT CAST(version AS CHAR) AS version FROM outbox_sync_versions WHERE entity = ? AND key_hash = ?', [
+      write.entity,
+      keyHash,
+    ]);
+    const byVersion = versionProblem(versions[0]?.version as string | undefined, write.version);
+    if (byVersion !== null) return byVersion === 'newer' ? null : byVersion;
+    const mariadb = await this.isMariadb();
+    const tests: string[] = [];
+    const params: unknown[] = [];
+    const equal = (column: string, value: unknown) => {
+      if (!jsonColumns.has(column)) {
+        tests.push(`${quote(column)} <=> ?`);
+        params.push(value);
+      } else if (value === null) {
+        tests.push(`${quote(column)} IS NULL`);
+      } else {
+        // MariaDB's JSON is text: compared as JSON by JSON_EQUALS; MySQL's JSON type compares as JSON.
+        tests.push(mariadb ? `JSON_EQUALS(${quote(column)}, ?) <=> 1` : `${quote(column)} = CAST(? AS JSON)`);
+        params.push(value);
+      }
+    };
+    const effect = write.effect;
+    if (effect.kind === 'upsert') effect.columns.forEach((column, i) => equal(column, effect.values[i]));
+    if (effect.kind === 'softDelete') equal(effect.column, effect.value);
+    const where = write.keyColumns.map((column) => `${quote(column)} = ?`).join(' AND ');
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(`SELECT (${tests.join(' AND ') || 'TRUE'}) AS same FROM ${quoteTable(write.table, quote)} WHERE ${where}`, [
+      ...params,
+      ...write.keyValues,
+    ]);
+    if (effect.kind === 'delete') return rows.length === 0 ? null : 'different';
+    // A soft delete of a key that never had a row leaves none.
+    if (rows.length === 0) return effect.kind === 'softDelete' ? null : 'missing';
+    return Number(rows[0]!.same) === 1 ? null : 'different';
+  }
+
+  private isMariadb(): Promise<boolean> {
+    if (!this.mariadb) {
+      const asked = this.pool.query<mysql.RowDataPacket[]>('SELECT VERSION() AS version').then(([rows]) => /mariadb/i.test(String(rows[0]!.version)));
+      asked.catch(() => (this.mariadb = undefined)); // asked again next time
+      this.mariadb = asked;
+    }
+    return this.mariadb;
   }
 
   isPermanent(err: unknown): boolean {

@@ -4,7 +4,7 @@ import { pgSettings } from '../postgres/connect';
 import { isPermanentDatabaseError } from '../postgres/errors';
 import { migrate } from '../postgres/migrate';
 import { inTransaction } from '../postgres/transaction';
-import { quoteTable, type RowWrite, type TableSchema, type TargetEngine } from './engine';
+import { quoteTable, versionProblem, type RowWrite, type TableSchema, type TargetEngine, type TargetProblem } from './engine';
 import type { ColumnKind, ColumnSchema } from './values';
 
 const INTEGER_RANGES: Record<string, { min: bigint; max: bigint }> = {
@@ -147,6 +147,31 @@ export class PostgresEngine implements TargetEngine {
       }
       return true;
     });
+  }
+
+  async compare(write: RowWrite, jsonColumns: ReadonlySet<string>): Promise<TargetProblem | null> {
+    const { rows: versions } = await this.pool.query<{ version: string }>(
+      'SELECT version::text AS version FROM outbox_sync_versions WHERE entity = $1 AND entity_key = $2',
+      [write.entity, write.key],
+    );
+    const byVersion = versionProblem(versions[0]?.version, write.version);
+    if (byVersion !== null) return byVersion === 'newer' ? null : byVersion;
+    const q = pg.escapeIdentifier;
+    const params: unknown[] = [...write.keyValues];
+    const where = write.keyColumns.map((column, i) => `${q(column)} = $${i + 1}`).join(' AND ');
+    const equal = (column: string, value: unknown) => {
+      params.push(value);
+      const at = `$${params.length}`;
+      return jsonColumns.has(column) ? `${q(column)}::jsonb IS NOT DISTINCT FROM ${at}::jsonb` : `${q(column)} IS NOT DISTINCT FROM ${at}`;
+    };
+    const effect = write.effect;
+    const same =
+      effect.kind === 'upsert' ? effect.columns.map((column, i) => equal(column, effect.values[i])) : effect.kind === 'softDelete' ? [equal(effect.column, effect.value)] : [];
+    const { rows } = await this.pool.query<{ same: boolean }>(`SELECT (${same.join(' AND ') || 'true'}) AS same FROM ${quoteTable(write.table, q)} WHERE ${where}`, params);
+    if (effect.kind === 'delete') return rows.length === 0 ? null : 'different';
+    // A soft delete of a key that never had a row leaves none.
+    if (rows.length === 0) return effect.kind === 'softDelete' ? null : 'missing';
+    return rows[0]!.same ? null : 'different';
   }
 
   isPermanent(err: unknown): boolean {

@@ -4,6 +4,8 @@
  * is a tombstone row, which an older upsert cannot bring back.
  */
 import type { Queryable } from '../outbox/enqueue';
+import type { TargetProblem } from './engine';
+import type { CompletedVersion } from './targets';
 
 /** One row of the target: what was written, and what is read back. */
 export interface TargetRecord {
@@ -46,4 +48,32 @@ export async function readRecord(db: Queryable, entity: string, key: string): Pr
     deleted: row.deleted,
     messageId: Number(row.message_id),
   };
+}
+
+/**
+ * Whether each key's row holds its newest completed message (stores/verify.ts), in one query: null where
+ * it does (or holds a newer version), else missing (no row), stale (an older version) or different (the
+ * same version with other data, or a delete's tombstone where an upsert should be, or the reverse).
+ */
+export async function compareRecords(db: Queryable, expected: readonly CompletedVersion[]): Promise<(TargetProblem | null)[]> {
+  if (expected.length === 0) return [];
+  const { rows } = await db.query<{ i: string; problem: TargetProblem | null }>(
+    `SELECT e.i, CASE
+              WHEN r.entity IS NULL THEN 'missing'
+              WHEN r.version < e.version THEN 'stale'
+              WHEN r.version > e.version THEN NULL
+              WHEN r.deleted <> e.deleted OR (NOT e.deleted AND r.data IS DISTINCT FROM e.data) THEN 'different'
+            END AS problem
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::boolean[]) WITH ORDINALITY AS e (entity, entity_key, version, data, deleted, i)
+       LEFT JOIN synced_records r ON r.entity = e.entity AND r.entity_key = e.entity_key
+      ORDER BY e.i`,
+    [
+      expected.map((m) => m.entity),
+      expected.map((m) => m.key),
+      expected.map((m) => m.version),
+      expected.map((m) => m.dataText),
+      expected.map((m) => m.op === 'delete'),
+    ],
+  );
+  return rows.map((row) => row.problem);
 }

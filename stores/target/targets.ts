@@ -7,13 +7,13 @@
  */
 import type pg from 'pg';
 import { isPermanentDatabaseError } from '../postgres/errors';
-import type { TargetEngine } from './engine';
+import type { RowWrite, TargetEngine, TargetProblem } from './engine';
 import { planEntity, rowWrite, type EntityPlan } from './entity-plan';
 import { describeAddress, placementOf, TargetsError, type Placement, type TargetDatabase, type TargetsMapping } from './mapping';
 import { MysqlEngine } from './mysql-engine';
 import { PostgresEngine } from './postgres-engine';
 import { plainReason } from '../unreachable';
-import { upsertRecord } from './synced-records';
+import { compareRecords, upsertRecord } from './synced-records';
 import { parseData, ValueError } from './values';
 
 /** One message's write, with its data as the outbox holds it (JSON text, numbers exact). */
@@ -30,6 +30,19 @@ export interface TargetWrite {
 }
 
 /** A write the target cannot take because of the data; the reason names the entity, table and column. */
+/** The newest completed message of a key, as `verify` holds it against the target. */
+export interface CompletedVersion {
+  messageId: number;
+  entity: string;
+  key: string;
+  op: 'upsert' | 'delete';
+  version: string;
+  /** The data as the outbox holds it (numbers exact); null for a delete. */
+  dataText: string | null;
+  /** A soft delete wrote this time. */
+  createdAt: Date;
+}
+
 export class TargetRejected extends Error {
   override name = 'TargetRejected';
 }
@@ -121,6 +134,36 @@ export class Targets {
       }
       throw err;
     }
+  }
+
+  /**
+   * Whether each key's row is what its newest completed message made it (stores/verify.ts): null where it
+   * is, or where a newer version is there already; else the problem.
+   */
+  async compare(messages: readonly CompletedVersion[]): Promise<(TargetProblem | null)[]> {
+    const problems = new Array<TargetProblem | null>(messages.length).fill(null);
+    const unmapped = messages.flatMap((message, i) => (this.mapping?.entities.has(message.entity) ? [] : [i]));
+    const recordProblems = await compareRecords(this.syncedRecords, unmapped.map((i) => messages[i]!));
+    unmapped.forEach((i, n) => (problems[i] = recordProblems[n]!));
+    for (const [i, message] of messages.entries()) {
+      const mapped = this.mapping?.entities.get(message.entity);
+      if (!mapped) continue;
+      const plan = await this.planFor(message.entity);
+      let row: RowWrite;
+      try {
+        row = rowWrite(plan, { ...message, data: message.dataText === null ? null : parseData(message.dataText), deletedAt: message.createdAt.toISOString() });
+      } catch (err) {
+        // A completed message that no longer fits: the mapping or the table changed since it was written.
+        if (err instanceof ValueError) {
+          problems[i] = 'different';
+          continue;
+        }
+        throw err;
+      }
+      const json = new Set(plan.written.filter((w) => w.column.kind === 'json').map((w) => w.column.name));
+      problems[i] = await this.engines.get(mapped.database)!.compare(row, json);
+    }
+    return problems;
   }
 
   /** The plan of a mapped entity, read from the live schema once; a failed read is tried again next time. */

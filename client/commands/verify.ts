@@ -1,0 +1,41 @@
+/** `outbox-sync verify`: is the target complete? Each key's row against its newest completed message (stores/verify.ts). */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { loadConfig } from '../../config/config';
+import { verifyTargets } from '../../stores/verify';
+import { withStores } from '../command';
+import { progressBar } from '../progress';
+
+/** The exit code when the target does not match: not a failure of the command, a finding. */
+export const MISMATCH_EXIT_CODE = 3;
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description('compare the target with the newest completed message of every key; exit 3 when it does not match')
+    .option('--entity <entity>', 'only this entity')
+    .option('--json', 'print JSON: {"checked":n,"missing":n,"stale":n,"different":n,"keys":[…]}')
+    .option('--batch-size <n>', 'keys compared per batch', positiveInt, 1_000)
+    .action(async (opts: { entity?: string; json?: boolean; batchSize: number }) => {
+      await withStores(loadConfig(), async ({ outbox, targets }) => {
+        const bar = progressBar('verifying');
+        const report = await verifyTargets(outbox, targets, {
+          ...(opts.entity ? { entity: opts.entity } : {}),
+          batchSize: opts.batchSize,
+          ...(process.stderr.isTTY ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}),
+        }).finally(() => bar.stop());
+        const problems = report.missing + report.stale + report.different;
+        if (problems > 0) process.exitCode = MISMATCH_EXIT_CODE;
+        if (opts.json) return console.log(JSON.stringify(report));
+        if (problems === 0) return console.log(`checked ${report.checked} key(s): the target matches`);
+        console.log(`checked ${report.checked} key(s): ${report.missing} missing, ${report.stale} stale, ${report.different} different`);
+        for (const key of report.keys) console.log(`${key.problem.padEnd(9)} ${key.entity} ${key.key} (message ${key.messageId})`);
+        if (report.keys.length < problems) console.log(`… and ${problems - report.keys.length} more (--entity narrows the check)`);
+      });
+    });
+}
+
+function positiveInt(text: string): number {
+  if (!/^[1-9][0-9]{0,6}$/.test(text)) throw new InvalidArgumentError('must be a whole number from 1 to 9999999');
+  return Number(text);
+}

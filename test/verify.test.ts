@@ -1,0 +1,146 @@
+/**
+ * `outbox-sync verify`, against the real pipeline: messages synced into synced_records and into a user's
+ * own tables in PostgreSQL and MariaDB, then the target tampered with by hand, key by key, as a bug or an
+ * operator could; verify must name each damaged key and its problem, and nothing else.
+ */
+import assert from 'node:assert/strict';
+import { enqueueBatch } from '../stores/outbox/enqueue';
+import { TestPipeline } from './support/pipeline';
+import { runCli } from './support/processes';
+
+const POSTGRES_TABLES = `
+  CREATE TABLE orders (id bigint PRIMARY KEY, total_cents bigint NOT NULL, doc jsonb, at timestamptz, deleted_at timestamptz);`;
+const MYSQL_TABLES = `
+  CREATE TABLE orders (id bigint PRIMARY KEY, total_cents bigint NOT NULL, doc json, at datetime(6), deleted_at datetime(6) NULL);`;
+
+const ENGINES = ['postgres', 'mysql'] as const;
+
+function mapping(urls: { postgres: string; mysql: string }) {
+  const entities: Record<string, unknown> = {};
+  for (const engine of ENGINES) {
+    entities[`order_${engine}`] = {
+      database: engine,
+      table: 'orders',
+      key: 'id',
+      columns: { total_cents: 'total', doc: 'doc', at: 'at' },
+      onDelete: { softDelete: 'deleted_at' },
+    };
+  }
+  return { databases: { postgres: urls.postgres, mysql: urls.mysql }, entities };
+}
+
+interface Report {
+  checked: number;
+  missing: number;
+  stale: number;
+  different: number;
+  keys: { entity: string; key: string; problem: string; messageId: number }[];
+}
+
+describe('verify: is the target complete?', function () {
+  this.timeout(120_000);
+  let pipeline: TestPipeline;
+
+  before(async () => {
+    pipeline = await TestPipeline.create({ userTables: { postgres: POSTGRES_TABLES, mysql: MYSQL_TABLES, mapping } });
+    await pipeline.startWorker();
+    pipeline.startDispatcher();
+    const upserts = [];
+    for (const entity of ['invoice', 'order_postgres', 'order_mysql']) {
+      for (let key = 1; key <= 7; key++) {
+        // Two versions of every key, the newer one first: the target keeps version 2.
+        for (const version of [2, 1]) {
+          upserts.push({ entity, key: String(key), version, data: { total: key * 100 + version, doc: { lines: [key, version] }, at: '2026-12-03T10:00:00.123Z' } });
+        }
+      }
+    }
+    await pipeline.waitForStatus(await enqueueBatch(pipeline.stores.outbox, upserts), ['completed'], 60_000);
+    // Then key 7 deleted (a tombstone; a soft delete in the user's tables), and two completed messages at
+    // one version with other data: the target holds the first, and that is right.
+    const later = [
+      ...['invoice', 'order_postgres', 'order_mysql'].map((entity) => ({ entity, key: '7', version: 3, op: 'delete' as const })),
+      { entity: 'invoice', key: '8', version: 5, data: { total: 1 } },
+      { entity: 'invoice', key: '8', version: 5, data: { total: 2 } },
+    ];
+    await pipeline.waitForStatus(await enqueueBatch(pipeline.stores.outbox, later), ['completed'], 60_000);
+    await pipeline.stopDispatchers();
+    await pipeline.stopWorkers();
+  });
+
+  after(async () => {
+    await pipeline?.close();
+  });
+
+  async function verify(args: string[] = []): Promise<{ code: number | null; report: Report }> {
+    const run = await runCli(['verify', '--json', ...args], pipeline.processEnv());
+    assert.equal(run.stderr, '');
+    return { code: run.code, report: JSON.parse(run.stdout) as Report };
+  }
+
+  it('passes on a target the pipeline wrote: exit 0, every key checked, in any batch size', async () => {
+    for (const batch of ['1000', '2']) {
+      const { code, report } = await verify(['--batch-size', batch]);
+      assert.deepEqual(report, { checked: 3 * 7 + 1, missing: 0, stale: 0, different: 0, keys: [] }, `--batch-size ${batch}`);
+      assert.equal(code, 0);
+    }
+    const text = await runCli(['verify'], pipeline.processEnv());
+    assert.equal(text.stdout, 'checked 22 key(s): the target matches\n');
+  });
+
+  it('names each damaged key and its problem on synced_records and on both engines: exit 3', async () => {
+    const { user } = pipeline;
+    // synced_records: a row gone, a row an older version, a row with other data, a tombstone undone.
+    await pipeline.targetAdmin(`DELETE FROM synced_records WHERE entity = 'invoice' AND entity_key = '1'`);
+    await pipeline.targetAdmin(`UPDATE synced_records SET version = 1 WHERE entity = 'invoice' AND entity_key = '2'`);
+    await pipeline.targetAdmin(`UPDATE synced_records SET data = jsonb_set(data, '{total}', '0') WHERE entity = 'invoice' AND entity_key = '3'`);
+    await pipeline.targetAdmin(`UPDATE synced_records SET deleted = false, data = '{}' WHERE entity = 'invoice' AND entity_key = '7'`);
+    // PostgreSQL: a row gone, its bookkeeping an older version, a column changed, a JSON value changed, a soft delete undone.
+    await user!.postgres('DELETE FROM orders WHERE id = 1');
+    await user!.postgres(`UPDATE outbox_sync_versions SET version = 1 WHERE entity = 'order_postgres' AND entity_key = '2'`);
+    await user!.postgres('UPDATE orders SET total_cents = 0 WHERE id = 3');
+    await user!.postgres(`UPDATE orders SET doc = '{"lines": [4, 1]}' WHERE id = 4`);
+    await user!.postgres('UPDATE orders SET deleted_at = NULL WHERE id = 7');
+    // MariaDB: the same five.
+    await user!.mysql('DELETE FROM orders WHERE id = 1');
+    await user!.mysql(`UPDATE outbox_sync_versions SET version = 1 WHERE entity = 'order_mysql' AND entity_key = '2'`);
+    await user!.mysql('UPDATE orders SET total_cents = 0 WHERE id = 3');
+    await user!.mysql(`UPDATE orders SET doc = '{"lines": [4, 1]}' WHERE id = 4`);
+    await user!.mysql('UPDATE orders SET deleted_at = NULL WHERE id = 7');
+
+    const { code, report } = await verify();
+    assert.equal(code, 3);
+    const found = report.keys.map((k) => `${k.entity} ${k.key} ${k.problem}`);
+    assert.deepEqual(found, [
+      'invoice 1 missing',
+      'invoice 2 stale',
+      'invoice 3 different',
+      'invoice 7 different',
+      'order_mysql 1 missing',
+      'order_mysql 2 stale',
+      'order_mysql 3 different',
+      'order_mysql 4 different',
+      'order_mysql 7 different',
+      'order_postgres 1 missing',
+      'order_postgres 2 stale',
+      'order_postgres 3 different',
+      'order_postgres 4 different',
+      'order_postgres 7 different',
+    ]);
+    assert.deepEqual([report.checked, report.missing, report.stale, report.different], [22, 3, 3, 8]);
+    // A JSON value written again with other spacing and key order is the same value.
+    await user!.postgres(`UPDATE orders SET doc = '{ "lines" : [4,2] }' WHERE id = 4`);
+    await user!.mysql(`UPDATE orders SET doc = '{ "lines" : [4,2] }' WHERE id = 4`);
+
+    const one = await verify(['--entity', 'order_postgres', '--batch-size', '2']);
+    assert.equal(one.code, 3);
+    assert.deepEqual(
+      one.report.keys.map((k) => `${k.key} ${k.problem}`),
+      ['1 missing', '2 stale', '3 different', '7 different'],
+    );
+    assert.equal(one.report.checked, 7);
+
+    const text = await runCli(['verify', '--entity', 'order_mysql'], pipeline.processEnv());
+    assert.equal(text.code, 3);
+    assert.match(text.stdout, /^checked 7 key\(s\): 1 missing, 1 stale, 2 different\nmissing   order_mysql 1 \(message \d+\)\n/);
+  });
+});
