@@ -141,6 +141,6 @@ describe('verify: is the target complete?', function () {
 
     const text = await runCli(['verify', '--entity', 'order_mysql'], pipeline.processEnv());
     assert.equal(text.code, 3);
-    assert.match(text.stdout, /^checked 7 key\(s\): 1 missing, 1 stale, 2 different\nmissing   order_mysql 1 \(message \d+\)\n/);
+    assert.match(text.stdout, /^checked 7 key\(s\): 1 missing, 1 stale, 2 different\nmissing {3}order_mysql 1 \(message \d+\)\n/);
   });
 });
