@@ -11,6 +11,8 @@ export interface PersistInput extends Claim {
   key: string;
   version: string;
   op: Op;
+  /** A repair: an equal version in the target is replaced (verify --repair). */
+  overwrite?: true;
   /** Also record the completed outcome and notify, as recordOutcome does: one step (and round trip) fewer. */
   recordCompleted?: boolean;
 }
@@ -51,7 +53,7 @@ export function persistToTarget(deps: ActivityDeps) {
     }
     let applied: boolean;
     try {
-      applied = await targets.write({ entity, key, version, messageId, op, dataText, deletedAt });
+      applied = await targets.write({ entity, key, version, messageId, op, dataText, deletedAt, overwrite: input.overwrite === true });
     } catch (err) {
       if (err instanceof TargetRejected) {
         throw ApplicationFailure.create({ type: FailureType.targetRejected, message: `the target refused the record: ${err.message}`, nonRetryable: true });

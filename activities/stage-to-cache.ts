@@ -7,7 +7,7 @@ import { executionOf, type ActivityDeps, type Claim } from './claim';
 
 export type StageOutcome =
   | { state: 'not-claimed' }
-  | { state: 'staged'; entity: string; key: string; version: string; op: Op; cache: StageResult };
+  | { state: 'staged'; entity: string; key: string; version: string; op: Op; cache: StageResult; overwrite?: true };
 
 /** Reads the message from the outbox and stages its data in Redis, unless a newer version is there. */
 export function stageToCache({ outbox, cache, settings }: ActivityDeps) {
@@ -30,7 +30,7 @@ export function stageToCache({ outbox, cache, settings }: ActivityDeps) {
     }
     const data = op === 'delete' ? '' : (message.dataText ?? 'null');
     const result = await cache.stage(message.entity, message.key, { version: message.version, op, data, messageId });
-    return { state: 'staged', entity: message.entity, key: message.key, version: message.version, op, cache: result };
+    return { state: 'staged', entity: message.entity, key: message.key, version: message.version, op, cache: result, ...(message.overwrite ? { overwrite: true as const } : {}) };
   };
 }
 

@@ -36,6 +36,8 @@ export interface VerifyOptions {
   batchSize?: number;
   /** How many problem keys the report lists (the counts cover all). */
   keepKeys?: number;
+  /** Called with every problem found, also past `keepKeys` (for `--repair`). */
+  onProblem?: (problem: KeyProblem) => void;
   /** Called after each batch with the keys checked so far and the total (counted first, only when given). */
   onProgress?: (checked: number, total: number) => void;
 }
@@ -55,7 +57,9 @@ export async function verifyTargets(outbox: pg.Pool, targets: Targets, options: 
       const problem = problems[i] === 'different' ? await differentFromEveryTie(outbox, targets, message) : problems[i];
       if (!problem) continue;
       report[problem]++;
-      if (report.keys.length < keepKeys) report.keys.push({ entity: message.entity, key: message.key, problem, messageId: message.messageId });
+      const found = { entity: message.entity, key: message.key, problem, messageId: message.messageId };
+      if (report.keys.length < keepKeys) report.keys.push(found);
+      options.onProblem?.(found);
     }
     report.checked += newest.length;
     options.onProgress?.(report.checked, Math.max(total, report.checked));

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { loadConfig } from '../config/config';
 import { runMigrate } from '../client/commands/migrate';
 import { pgSettings } from '../stores/postgres/connect';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../config/package-root';
 import { ensureDatabase, migrateDatabase } from '../stores/postgres/migrate';
@@ -15,6 +15,11 @@ import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { enqueueBatch } from '../stores/outbox/enqueue';
 import { pruneCompleted } from '../stores/outbox/messages';
 import { claimPending, recordCompleted, recordFailure, renewLease, retryMessages } from '../stores/outbox/state-machine';
+
+/** The set's migration files, in the order they apply. */
+function migrationFiles(set: string): string[] {
+  return readdirSync(join(packageRoot, 'stores', 'migrations', set)).filter((name) => name.endsWith('.sql')).sort();
+}
 
 describe('migrate', () => {
   const name = `outbox_sync_m_${randomBytes(4).toString('hex')}`;
@@ -37,7 +42,7 @@ describe('migrate', () => {
     assert.deepEqual(lines, ['outbox: up to date', 'target: up to date', `temporal: search attributes present in ${config.temporalNamespace}`]);
 
     for (const [db, table, migrations] of [
-      [config.outboxDatabaseUrl, 'outbox_messages', 3],
+      [config.outboxDatabaseUrl, 'outbox_messages', migrationFiles('outbox').length],
       [config.targetDatabaseUrl, 'synced_records', 1],
     ] as const) {
       const client = new pg.Client(pgSettings(db));
@@ -149,7 +154,8 @@ describe('migrate', () => {
          RETURNING id`,
       );
       const [running, failed] = rows.map((r) => Number(r.id));
-      assert.deepEqual((await migrateDatabase(url, 'outbox')).applied, ['outbox/003_executions_and_lease.sql']);
+      // 003 and every migration after it.
+      assert.deepEqual((await migrateDatabase(url, 'outbox')).applied, migrationFiles('outbox').filter((name) => name >= '003').map((name) => `outbox/${name}`));
 
       const after = await client.query(`SELECT id::int, status, executions, next_run_at, lease_ends_at FROM outbox_messages ORDER BY id`);
       assert.deepEqual(after.rows, [

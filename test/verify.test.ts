@@ -143,4 +143,28 @@ describe('verify: is the target complete?', function () {
     assert.equal(text.code, 3);
     assert.match(text.stdout, /^checked 7 key\(s\): 1 missing, 1 stale, 2 different\nmissing {3}order_mysql 1 \(message \d+\)\n/);
   });
+
+  it('--repair sends each damaged key through the pipeline again, recorded as a repair, and verify then passes', async () => {
+    const before = await verify();
+    const problems = before.report.missing + before.report.stale + before.report.different;
+    assert.ok(problems > 0, 'the previous test left damaged keys');
+    const run = await runCli(['verify', '--repair', '--json'], pipeline.processEnv());
+    assert.equal(run.code, 3, run.stderr);
+    const repaired = JSON.parse(run.stdout) as Report & { repaired: number };
+    assert.equal(repaired.repaired, problems);
+    const ids = repaired.keys.map((k) => k.messageId);
+    const { rows: history } = await pipeline.stores.outbox.query<{ message_id: string }>(
+      "SELECT message_id FROM outbox_message_history WHERE actor = 'repair' AND from_status = 'completed' AND to_status = 'pending' ORDER BY message_id",
+    );
+    assert.deepEqual(history.map((h) => Number(h.message_id)), [...ids].sort((a, b) => a - b));
+
+    await pipeline.startWorker();
+    pipeline.startDispatcher();
+    await pipeline.waitForStatus(ids, ['completed'], 60_000);
+    const after = await verify();
+    assert.deepEqual([after.code, after.report.missing, after.report.stale, after.report.different], [0, 0, 0, 0]);
+    // The repaired rows hold the newest message again, at the same version.
+    const [record] = (await pipeline.targetAdmin(`SELECT version::int AS version, data FROM synced_records WHERE entity = 'invoice' AND entity_key = '3'`)).rows;
+    assert.deepEqual(record, { version: 2, data: { total: 302, doc: { lines: [3, 2] }, at: '2026-12-03T10:00:00.123Z' } });
+  });
 });

@@ -55,7 +55,8 @@ export async function syncMessage(input: SyncMessageInput): Promise<SyncMessageR
   try {
     const staged = await steps.stageToCache(claim);
     if (staged.state === 'not-claimed') return { status: 'skipped' };
-    const target = { ...claim, entity: staged.entity, key: staged.key, version: staged.version, op: staged.op };
+    // A repair (verify --repair) may replace an equal version; the field is left out otherwise, as before.
+    const target = { ...claim, entity: staged.entity, key: staged.key, version: staged.version, op: staged.op, ...(staged.overwrite ? { overwrite: true as const } : {}) };
     if (localFirst) {
       // The persist step records the completion itself: no third step on the way that most messages take.
       const persisted = await steps.persistToTarget({ ...target, recordCompleted: true });

@@ -50,14 +50,16 @@ export async function readMessage(db: Queryable, id: number): Promise<OutboxMess
 /**
  * The message with its data also as the JSON text the outbox holds, which keeps every number exact (the
  * parsed `data` has been through a double); the activities pass that text on to the cache and the target.
+ * `overwrite` is the pipeline's own flag, set by `verify --repair`: the next write may replace an equal
+ * version in the target.
  */
-export async function readMessageWithText(db: Queryable, id: number): Promise<(OutboxMessage & { dataText: string | null }) | null> {
+export async function readMessageWithText(db: Queryable, id: number): Promise<(OutboxMessage & { dataText: string | null; overwrite: boolean }) | null> {
   // The jsonb column arrives as its text, parsed here once: the same work as a plain read, and the text kept.
   const { rows } = await db.query({ text: 'SELECT * FROM outbox_messages WHERE id = $1', values: [id], types: JSONB_AS_TEXT });
   const row = rows[0];
   if (!row) return null;
   const dataText: string | null = row.data;
-  return { ...toMessage({ ...row, data: dataText === null ? null : JSON.parse(dataText) }), dataText };
+  return { ...toMessage({ ...row, data: dataText === null ? null : JSON.parse(dataText) }), dataText, overwrite: row.overwrite === true };
 }
 
 const JSONB_OID = 3802;

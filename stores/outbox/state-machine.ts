@@ -329,6 +329,31 @@ export async function retryMessages(db: Queryable, select: RetrySelection, optio
   return moved;
 }
 
+/**
+ * completed → pending for messages `verify --repair` found the target does not hold, flagged so that
+ * their next write replaces an equal version; the status history records `repair` as who asked.
+ * Returns the ids moved (a message no longer completed is left alone).
+ */
+export async function repairMessages(db: Queryable, ids: readonly number[]): Promise<number[]> {
+  const moved: number[] = [];
+  for (let at = 0; at < ids.length; at += BULK_BATCH) {
+    const batch = await inTransaction(db, async (client) => {
+      await client.query(`SELECT set_config('outbox_sync.actor', 'repair', true)`);
+      const { rows } = await client.query<{ id: string }>(
+        `UPDATE outbox_messages
+            SET status = 'pending', overwrite = true, executions = 0, next_run_at = now(), updated_at = now()
+          WHERE id = ANY($1::bigint[]) AND status = 'completed'
+      RETURNING id`,
+        [ids.slice(at, at + BULK_BATCH)],
+      );
+      return rows.map((r) => Number(r.id));
+    });
+    moved.push(...batch);
+  }
+  if (moved.length > 0) await db.query(`SELECT pg_notify('outbox_sync_pending', '')`);
+  return moved.sort((a, b) => a - b);
+}
+
 export async function countWhere(db: Queryable, where: string, params: unknown[]): Promise<number> {
   const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE ${where}`, params);
   return Number(rows[0]!.n);

@@ -34,6 +34,8 @@ export interface RowWrite {
    * upsert: the row's other columns and their values (the soft-delete column cleared);
    * delete: removes the row; softDelete: sets that one column.
    */
+  /** A repair (verify --repair): an equal version is replaced too, a newer one never. */
+  overwrite?: boolean;
   effect:
     | { kind: 'upsert'; columns: string[]; values: unknown[] }
     | { kind: 'delete' }

@@ -260,7 +260,8 @@ export class MysqlEngine implements TargetEngine {
       'SELECT version FROM outbox_sync_versions WHERE entity = ? AND key_hash = ? FOR UPDATE',
       [write.entity, keyHash],
     );
-    if (current && BigInt(current.version) >= BigInt(write.version)) return false;
+    const [have, want] = [BigInt(current?.version ?? -1), BigInt(write.version)];
+    if (have > want || (have === want && !write.overwrite)) return false;
     const table = quoteTable(write.table, quote);
     const keyColumns = write.keyColumns.map(quote);
     const where = keyColumns.map((column) => `${column} = ?`).join(' AND ');

@@ -124,8 +124,8 @@ export class PostgresEngine implements TargetEngine {
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (entity, entity_key) DO UPDATE
             SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, message_id = EXCLUDED.message_id, synced_at = now()
-          WHERE v.version < EXCLUDED.version`,
-        [write.entity, write.key, write.version, write.effect.kind !== 'upsert', write.messageId],
+          WHERE v.version < EXCLUDED.version OR ($6 AND v.version = EXCLUDED.version)`,
+        [write.entity, write.key, write.version, write.effect.kind !== 'upsert', write.messageId, write.overwrite === true],
       );
       if (guard.rowCount !== 1) return false;
       const where = keyColumns.map((column, i) => `${column} = $${i + 1}`).join(' AND ');

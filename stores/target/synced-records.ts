@@ -19,7 +19,10 @@ export interface TargetRecord {
 }
 
 /** A version to write: its data as a value, or as the JSON text the outbox holds (numbers kept exact). */
-export type RecordWrite = Omit<TargetRecord, 'data'> & ({ data: unknown } | { dataJson: string | null });
+export type RecordWrite = Omit<TargetRecord, 'data'> & ({ data: unknown } | { dataJson: string | null }) & {
+  /** Replace an equal version too (a repair); a newer one never. */
+  overwrite?: boolean;
+};
 
 /** Writes one version; returns true if it is now the row's version, false if a newer one was already there. */
 export async function upsertRecord(db: Queryable, write: RecordWrite): Promise<boolean> {
@@ -30,8 +33,8 @@ export async function upsertRecord(db: Queryable, write: RecordWrite): Promise<b
      ON CONFLICT (entity, entity_key) DO UPDATE
         SET version = EXCLUDED.version, data = EXCLUDED.data, deleted = EXCLUDED.deleted,
             message_id = EXCLUDED.message_id, synced_at = now()
-      WHERE synced_records.version < EXCLUDED.version`,
-    [write.entity, write.key, write.version, data, write.deleted, write.messageId],
+      WHERE synced_records.version < EXCLUDED.version OR ($7 AND synced_records.version = EXCLUDED.version)`,
+    [write.entity, write.key, write.version, data, write.deleted, write.messageId, write.overwrite === true],
   );
   return rowCount === 1;
 }

@@ -27,9 +27,10 @@ export interface TargetWrite {
   dataText: string | null;
   /** When the delete happened (the message's creation time), for a soft delete. */
   deletedAt: Date;
+  /** A repair (verify --repair): replaces an equal version too, never a newer one. */
+  overwrite?: boolean;
 }
 
-/** A write the target cannot take because of the data; the reason names the entity, table and column. */
 /** The newest completed message of a key, as `verify` holds it against the target. */
 export interface CompletedVersion {
   messageId: number;
@@ -43,6 +44,7 @@ export interface CompletedVersion {
   createdAt: Date;
 }
 
+/** A write the target cannot take because of the data; the reason names the entity, table and column. */
 export class TargetRejected extends Error {
   override name = 'TargetRejected';
 }
@@ -111,6 +113,7 @@ export class Targets {
           dataJson: write.dataText,
           deleted: write.op === 'delete',
           messageId: write.messageId,
+          overwrite: write.overwrite === true,
         });
       } catch (err) {
         if (isPermanentDatabaseError(err)) throw new TargetRejected(`${where}: ${(err as Error).message}`);
@@ -125,7 +128,7 @@ export class Targets {
         data: write.dataText === null ? null : parseData(write.dataText),
         deletedAt: write.deletedAt.toISOString(),
       });
-      return await engine.write(row);
+      return await engine.write({ ...row, overwrite: write.overwrite === true });
     } catch (err) {
       if (err instanceof ValueError) throw new TargetRejected(`${where}: ${err.message}`);
       if (engine.isPermanent(err)) {
