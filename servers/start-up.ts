@@ -2,7 +2,8 @@
  * Start in any order: a worker or dispatcher waits for what it needs (the outbox database, Redis,
  * Temporal and its namespace), one plain log line per try naming the setting and the address, with a
  * doubling backoff, and proceeds when it answers. SIGINT or SIGTERM ends the wait at once. What will not
- * mend by waiting (a wrong password, a refused certificate) ends the start with one line instead.
+ * mend by waiting (a password or role the database refuses, a permission Temporal denies) ends the start
+ * with one line instead.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
@@ -19,6 +20,7 @@ import { describeAddress } from '../stores/target/mapping';
 import { isUnreachable, plainReason } from '../stores/unreachable';
 import { clientFor, temporalConnectionOptions } from '../temporal/connection';
 import { temporalReason } from '../temporal/unreachable';
+
 export { StartStopped, stopOnSignal } from './until-signal';
 
 /** Something a process needs before it can work, and how to reach it. */

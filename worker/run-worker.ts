@@ -39,6 +39,8 @@ export async function runWorker(config: Config): Promise<void> {
     connection = await NativeConnection.connect(temporalConnectionOptions(config)).catch(async (err: unknown) => {
       throw new Error(`TEMPORAL_ADDRESS (${config.temporalAddress}): ${await temporalReason(err, config.temporalAddress)}`, { cause: err });
     });
+    // A signal that came while the runtime was not installed yet reached only our handler.
+    stop.signal.throwIfAborted();
     const worker = await createSyncWorker({
       connection,
       namespace: config.temporalNamespace,
