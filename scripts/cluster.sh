@@ -190,6 +190,8 @@ write_config() {
     [ "$s" = frontend ] && services+="      httpPort: $FRONTEND_HTTP_PORT
 "
   done
+  # Connections per service and store: four services at most 15 each, so that the cluster leaves room
+  # under PostgreSQL's default max_connections (100) for the outbox, the targets and the tests.
   store_yaml() {
     printf '      sql:
         pluginName: postgres12
@@ -216,9 +218,9 @@ persistence:
   numHistoryShards: 4
   datastores:
     postgres-default:
-$(store_yaml "$DB" 20)
+$(store_yaml "$DB" 10)
     postgres-visibility:
-$(store_yaml "$VISIBILITY_DB" 10)
+$(store_yaml "$VISIBILITY_DB" 5)
 
 global:
   membership:
