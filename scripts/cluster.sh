@@ -190,8 +190,9 @@ write_config() {
     [ "$s" = frontend ] && services+="      httpPort: $FRONTEND_HTTP_PORT
 "
   done
-  # Connections per service and store: four services at most 15 each, so that the cluster leaves room
-  # under PostgreSQL's default max_connections (100) for the outbox, the targets and the tests.
+  # Connections per service and store: four services at most 9 each, so that the cluster leaves room
+  # under PostgreSQL's default max_connections (100) for a worker's, a dispatcher's and the tests' pools
+  # beside it (20 and 15 connections were measured to run out of it in test:cluster).
   store_yaml() {
     printf '      sql:
         pluginName: postgres12
@@ -218,9 +219,9 @@ persistence:
   numHistoryShards: 4
   datastores:
     postgres-default:
-$(store_yaml "$DB" 10)
+$(store_yaml "$DB" 6)
     postgres-visibility:
-$(store_yaml "$VISIBILITY_DB" 5)
+$(store_yaml "$VISIBILITY_DB" 3)
 
 global:
   membership:
