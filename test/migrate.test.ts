@@ -130,6 +130,7 @@ describe('migrate', () => {
       const [again] = await claimPending(outbox, { limit: 1, leaseMs: 60_000, workflowIdPrefix: 'wf-' });
       await recordCompleted(outbox, { id: id!, execution: again!.execution });
       await outbox.query(`UPDATE outbox_messages SET completed_at = now() - interval '2 days' WHERE id = $1`, [id]);
+      await pipeline.catchUpStreams();
       assert.equal(await pruneCompleted(outbox, 86_400_000), 1);
       const left = await outbox.query('SELECT count(*)::int AS n FROM outbox_message_history');
       assert.equal(left.rows[0].n, 0);
