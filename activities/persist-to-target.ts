@@ -13,7 +13,7 @@ export interface PersistInput extends Claim {
   op: Op;
   /** A repair: an equal version in the target is replaced (verify --repair). */
   overwrite?: true;
-  /** Also record the completed outcome and notify, as recordOutcome does: one step (and round trip) fewer. */
+  /** Also record the completed outcome, as recordOutcome does: one step (and round trip) fewer. */
   recordCompleted?: boolean;
 }
 

@@ -5,14 +5,14 @@ import { executionOf, type ActivityDeps, type Claim } from './claim';
 export type OutcomeInput = (Claim & { outcome: 'completed' }) | (Claim & { outcome: 'failed'; error: string; permanent: boolean });
 
 /**
- * Records the execution's outcome in the outbox (guarded by the claim), then notifies the success or
- * failure stream. A retry after a lost notification finds the outcome already recorded by this same
- * execution and notifies again: the streams are at-least-once.
+ * Records the execution's outcome in the outbox (guarded by the claim). The streams are not written here:
+ * the dispatcher's publisher appends every transition from the outbox's record of them (dispatcher/publish.ts),
+ * so an outcome, once recorded, reaches its stream whatever Redis does, and recording it never waits on
+ * Redis. A retry after a lost reply finds the outcome already recorded by this same execution.
  */
 export function recordOutcome(deps: ActivityDeps) {
   const { outbox, settings } = deps;
   const recordCompletion = completion(deps);
-  const notify = notifier(deps);
   return async function recordOutcome(input: OutcomeInput): Promise<{ status: string }> {
     if (input.outcome === 'completed') return { status: await recordCompletion(input) };
     const execution = executionOf(input);
@@ -29,21 +29,18 @@ export function recordOutcome(deps: ActivityDeps) {
     const failed = recordedBy(result, execution, ['failed', 'dead']);
     if (!failed) return { status: 'not-claimed' };
     if (result.moved) deps.onOutcome?.(failed);
-    await notify('failed', failed, input.error);
     return { status: failed.status };
   };
 }
 
-/** processing → completed for the execution holding the claim, then the success notification. */
+/** processing → completed for the execution holding the claim. */
 export function completion(deps: ActivityDeps) {
-  const notify = notifier(deps);
   return async (claim: Claim): Promise<string> => {
     const execution = executionOf(claim);
     const result = await recordCompleted(deps.outbox, { id: claim.messageId, execution });
     const done = recordedBy(result, execution, ['completed']);
     if (!done) return 'not-claimed';
     if (result.moved) deps.onOutcome?.(done);
-    await notify('succeeded', done);
     return done.status;
   };
 }
@@ -57,18 +54,4 @@ function recordedBy(result: Transition, execution: number, statuses: string[]): 
   if (result.moved) return result.message;
   const current = result.current;
   return current && current.executions === execution && statuses.includes(current.status) ? current : null;
-}
-
-function notifier({ cache }: ActivityDeps) {
-  return async (stream: 'succeeded' | 'failed', message: MessageState, error?: string): Promise<void> => {
-    await cache.publish(stream, {
-      messageId: message.id,
-      entity: message.entity,
-      key: message.key,
-      version: message.version,
-      status: message.status,
-      attempt: message.executions,
-      ...(error === undefined ? {} : { error }),
-    });
-  };
 }

@@ -128,6 +128,8 @@ const settings = {
   leaseMs: ['OUTBOX_SYNC_LEASE_MS', int(100, 86_400_000), 60_000],
   claimBatchSize: ['OUTBOX_SYNC_CLAIM_BATCH', int(1, 10_000), 200],
   pollIntervalMs: ['OUTBOX_SYNC_POLL_MS', int(10, 3_600_000), 1_000],
+  /** How often a dispatcher's publisher looks for transitions to append to the success and failure streams. */
+  publishIntervalMs: ['OUTBOX_SYNC_STREAM_PUBLISH_MS', int(10, 3_600_000), 100],
   cacheTtlSeconds: ['OUTBOX_SYNC_CACHE_TTL_SECONDS', int(1, 31_536_000), 86_400],
   maxDataBytes: ['OUTBOX_SYNC_MAX_DATA_BYTES', int(2, 64 * 1024 * 1024), 256 * 1024],
   /** Temporal's retries of one activity within one execution. */

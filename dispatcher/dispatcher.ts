@@ -1,14 +1,17 @@
 /**
- * The dispatcher turns claimed messages into workflow executions. One process runs three duties, each a
+ * The dispatcher turns claimed messages into workflow executions. One process runs four duties, each a
  * module of its own:
  * - dispatch.ts: claim pending messages (pending → processing) and start one workflow each;
  * - redrive.ts: run failed messages again once their backoff has passed (failed → processing), and declare
  *   dead those out of executions;
  * - reconcile.ts: for a message left in processing past its lease, ask Temporal whether its workflow runs;
- *   if it does not, start a new execution.
- * This class runs them in a loop woken by NOTIFY or the poll interval. Many dispatchers may run at once:
- * claims use SKIP LOCKED, and a start is idempotent by workflow id (USE_EXISTING while a run is open), so
- * a message never has two live executions.
+ *   if it does not, start a new execution;
+ * - publish.ts: append every transition to completed, failed and dead to the success or failure stream,
+ *   from the outbox's record of transitions.
+ * This class runs the first three in a loop woken by NOTIFY or the poll interval, and the publisher in a
+ * loop of its own, so that Redis being slow or down never holds up claiming. Many dispatchers may run at
+ * once: claims use SKIP LOCKED, and a start is idempotent by workflow id (USE_EXISTING while a run is
+ * open), so a message never has two live executions; one publisher at a time holds the streams' cursor.
  */
 import type { TargetsMapping } from '../stores/target/mapping';
 import { EventEmitter } from 'node:events';
@@ -16,7 +19,9 @@ import type { Client } from '@temporalio/client';
 import pg from 'pg';
 import type { PipelineMetrics } from '../observability/metrics';
 import type { ClaimedMessage } from '../stores/outbox/state-machine';
+import type { PublishPass } from '../stores/outbox/stream-cursor';
 import { dispatchPending } from './dispatch';
+import { OutageReport, publishStreams, PUBLISH_BATCH, type StreamsTarget } from './publish';
 import { reconcileExpired, type Reconciliation } from './reconcile';
 import { redriveFailed } from './redrive';
 import { Starter, type StartSettings } from './start-execution';
@@ -28,6 +33,8 @@ export interface DispatcherSettings extends StartSettings {
   maxExecutions: number;
   /** Claims stop while this many messages are in processing, so a backlog waits in pending, not in Temporal. */
   maxInFlight: number;
+  /** How often the publisher looks for transitions to append to the streams (sooner while it has a backlog). */
+  publishIntervalMs: number;
   /** The mapping of entities to target databases, for the metrics' `target` label; null: all to the default. */
   targets?: TargetsMapping | null;
   /**
@@ -51,6 +58,8 @@ export interface DispatcherSignals {
   reconciled: [event: { messageId: number; execution: number; action: Reconciliation }];
   /** One pass of the loop is over. */
   pass: [summary: { claimed: number; failed: boolean }];
+  /** One pass of the publisher is over: what it appended, or that another publisher held the cursor, or that it failed. */
+  published: [pass: PublishPass | { failed: Error }];
 }
 
 /** What each duty works with. */
@@ -78,31 +87,40 @@ export class Dispatcher {
   private notified = false;
   private listener: pg.Client | undefined;
   private lastMaintenance = 0;
+  private publishing: Promise<void> | undefined;
+  private wakePublisher: (() => void) | undefined;
 
+  /** `streams`: where the publisher appends; without it (tests of the other duties alone), no publisher runs. */
   constructor(
     private readonly pool: pg.Pool,
     client: Client,
     private readonly settings: DispatcherSettings,
     private readonly logger: DispatcherLogger = console,
     metrics: PipelineMetrics | null = null,
+    private readonly streams: StreamsTarget | null = null,
   ) {
     const starter = new Starter(client, settings, logger, metrics);
     this.duty = { pool, client, settings, starter, logger, metrics, signals: this.signals, clock: settings.clock ?? (() => undefined) };
   }
 
-  /** Starts the loop: dispatch as fast as claims fill batches, otherwise wait for a NOTIFY or the poll interval. */
+  /**
+   * Starts the loops: dispatch as fast as claims fill batches, otherwise wait for a NOTIFY or the poll
+   * interval; and publish, every publish interval.
+   */
   start(): void {
     if (this.running) return;
     this.running = true;
     this.listening = this.listen();
     this.loop = this.run();
+    if (this.streams) this.publishing = this.publishLoop(this.streams);
   }
 
-  /** Stops after the current pass; claimed messages are started before it returns. */
+  /** Stops after the current passes; claimed messages are started before it returns. */
   async stop(): Promise<void> {
     this.running = false;
     this.notify();
-    await this.loop;
+    this.wakePublisher?.();
+    await Promise.all([this.loop, this.publishing]);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
@@ -122,6 +140,49 @@ export class Dispatcher {
   /** One reconciliation: see reconcile.ts. Returns how many messages were restarted. */
   reconcileOnce(): Promise<number> {
     return reconcileExpired(this.duty);
+  }
+
+  /** One publisher pass: see publish.ts. Throws when Redis or the outbox fails it (the cursor stays). */
+  async publishOnce(limit = PUBLISH_BATCH): Promise<PublishPass> {
+    if (!this.streams) throw new Error('this dispatcher has no streams to publish to');
+    return publishStreams(this.duty, this.streams, limit);
+  }
+
+  /**
+   * Publishes every publish interval, at once again after a full batch (a backlog after an outage), and
+   * with a doubling pause (to 5 s) while Redis or the outbox fails it: one log line when that begins and
+   * one when it ends, not one per pass.
+   */
+  private async publishLoop(streams: StreamsTarget): Promise<void> {
+    const outage = new OutageReport(this.logger, streams.address);
+    let pauseMs = this.settings.publishIntervalMs;
+    while (this.running) {
+      let full = false;
+      try {
+        const pass = await publishStreams(this.duty, streams);
+        outage.succeeded();
+        pauseMs = this.settings.publishIntervalMs;
+        full = !pass.busy && pass.read === PUBLISH_BATCH && pass.appended === pass.read;
+        this.signals.emit('published', pass);
+      } catch (err) {
+        outage.failed(err);
+        pauseMs = Math.min(Math.max(pauseMs * 2, this.settings.publishIntervalMs), 5_000);
+        this.signals.emit('published', { failed: err as Error });
+      }
+      if (!full && this.running) await this.pause(pauseMs);
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakePublisher = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakePublisher = done;
+    });
   }
 
   private async run(): Promise<void> {

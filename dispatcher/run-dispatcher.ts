@@ -5,8 +5,13 @@ import { createLogger, type Logger } from '../observability/logging';
 import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../observability/metrics';
 import { startMetrics } from '../observability/metrics-server';
 import { outboxDatabase, stopOnSignal, temporalServer, waitFor, type TemporalClient } from '../servers/start-up';
+import type Redis from 'ioredis';
+import { Cache } from '../stores/cache';
 import { pgSettings } from '../stores/postgres/connect';
+import { openRedis } from '../stores/stores';
+import { describeAddress } from '../stores/target/mapping';
 import { Dispatcher, type DispatcherLogger, type DispatcherSettings } from './dispatcher';
+import type { StreamsTarget } from './publish';
 
 export function dispatcherSettings(config: Config): DispatcherSettings {
   return {
@@ -14,6 +19,7 @@ export function dispatcherSettings(config: Config): DispatcherSettings {
     workflowIdPrefix: config.workflowIdPrefix,
     claimBatchSize: config.claimBatchSize,
     pollIntervalMs: config.pollIntervalMs,
+    publishIntervalMs: config.publishIntervalMs,
     leaseMs: config.leaseMs,
     maxExecutions: config.maxExecutions,
     maxInFlight: config.maxInFlight,
@@ -38,9 +44,15 @@ export function dispatcherLogger(logger: Logger): DispatcherLogger {
   };
 }
 
+/** The streams' Redis for a dispatcher's publisher, and its address for log lines. */
+export function streamsTarget(config: Config, redis: Redis): StreamsTarget {
+  return { cache: new Cache(redis, config.redisPrefix, config.cacheTtlSeconds * 1000), address: describeAddress(config.redisUrl) };
+}
+
 /**
  * Runs a dispatcher until SIGINT or SIGTERM; claimed messages are started before it exits. It starts in
- * any order: the outbox database and Temporal are waited for (servers/start-up.ts).
+ * any order: the outbox database and Temporal are waited for (servers/start-up.ts). Redis is not: claims
+ * go on while it is down, and the publisher says so once and appends what waited when it answers.
  */
 export async function runDispatcher(config: Config): Promise<void> {
   const logger = createLogger(config, 'dispatcher');
@@ -49,13 +61,16 @@ export async function runDispatcher(config: Config): Promise<void> {
   const metricsServer = await startMetrics(config, logger);
   let outbox: pg.Pool | undefined;
   let temporal: TemporalClient | undefined;
+  let redis: Redis | undefined;
   try {
     await waitFor(outboxDatabase(config), logger, stop.signal);
     temporal = await waitFor(temporalServer(config), logger, stop.signal);
     outbox = new pg.Pool(pgSettings(config.outboxDatabaseUrl, { max: 4 }));
     outbox.on('error', () => undefined); // an idle connection the server dropped; the pool replaces it
     registerOutboxGauges(outbox);
-    const dispatcher = new Dispatcher(outbox, temporal.client, dispatcherSettings(config), dispatcherLogger(logger), pipelineMetrics());
+    redis = openRedis(config);
+    const streams = streamsTarget(config, redis);
+    const dispatcher = new Dispatcher(outbox, temporal.client, dispatcherSettings(config), dispatcherLogger(logger), pipelineMetrics(), streams);
     dispatcher.start();
     logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress }, 'dispatcher running');
     await stop.requested;
@@ -65,5 +80,7 @@ export async function runDispatcher(config: Config): Promise<void> {
     metricsServer?.close();
     await temporal?.connection.close();
     await outbox?.end();
+    // quit() waits for replies; a client that never connected is disconnected instead (no reconnect timer left).
+    await redis?.quit().catch(() => redis?.disconnect());
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Redis: the staging cache of the latest version of each (entity, key), and the success and failure
  * streams. Both are conveniences: the outbox stays the truth, so a flushed cache or a lost stream entry
- * loses no message.
+ * loses no message. The streams are written by the dispatcher's publisher (dispatcher/publish.ts), from
+ * the outbox's record of transitions.
  */
 import Redis from 'ioredis';
 
@@ -77,8 +78,28 @@ export class Cache {
   }
 
   /** Appends a notification to a stream, trimmed to about `streamMaxLength` entries. */
-  async publish(stream: StreamName, fields: Record<string, string | number>): Promise<string> {
-    const flat = Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);
-    return (await this.redis.xadd(this.streamKey(stream), 'MAXLEN', '~', String(this.streamMaxLength), '*', ...flat))!;
+  async publish(stream: StreamName, fields: StreamFields): Promise<string> {
+    return (await this.redis.xadd(this.streamKey(stream), 'MAXLEN', '~', String(this.streamMaxLength), '*', ...flatten(fields)))!;
   }
+
+  /**
+   * Appends notifications in order, in one round trip, each trimmed as `publish` trims. Returns how many of
+   * the first were appended before one failed (all of them, normally); throws when not even the first was.
+   */
+  async publishInOrder(entries: { stream: StreamName; fields: StreamFields }[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    const batch = this.redis.pipeline();
+    for (const { stream, fields } of entries) batch.xadd(this.streamKey(stream), 'MAXLEN', '~', String(this.streamMaxLength), '*', ...flatten(fields));
+    const results = (await batch.exec()) ?? [];
+    const failed = results.findIndex(([err]) => err);
+    if (failed === 0) throw results[0]![0];
+    return failed < 0 ? results.length : failed;
+  }
+}
+
+/** An entry's fields, by name. */
+export type StreamFields = Record<string, string | number>;
+
+function flatten(fields: StreamFields): string[] {
+  return Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);
 }

@@ -25,10 +25,7 @@ export function openStores(config: Config, poolSize?: number): Stores {
   // A pool error is a connection the server dropped while idle; the pool replaces it on next use.
   outbox.on('error', () => undefined);
   target.on('error', () => undefined);
-  // A command waits for a reconnect, but not for long: past two reconnects or two seconds it fails, and the
-  // activity's retry policy takes over (or the persist step reads the outbox copy instead).
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, commandTimeout: 2_000, connectTimeout: 2_000, ...redisTls(config) });
-  redis.on('error', () => undefined);
+  const redis = openRedis(config);
   const cache = new Cache(redis, config.redisPrefix, config.cacheTtlSeconds * 1000);
   const targets = new Targets(target, config.targets, poolSize ?? config.targetPoolSize);
   return {
@@ -42,6 +39,17 @@ export function openStores(config: Config, poolSize?: number): Stores {
       await Promise.allSettled([outbox.end(), target.end(), targets.close(), redis.quit().catch(() => redis.disconnect())]);
     },
   };
+}
+
+/**
+ * A Redis client whose commands wait for a reconnect, but not for long: past two reconnects or two seconds
+ * they fail, and the activity's retry policy takes over (or the persist step reads the outbox copy
+ * instead; the streams' publisher keeps its cursor and tries again).
+ */
+export function openRedis(config: Config): Redis {
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, commandTimeout: 2_000, connectTimeout: 2_000, ...redisTls(config) });
+  redis.on('error', () => undefined); // said by whoever's command it fails
+  return redis;
 }
 
 /** A rediss:// URL turns TLS on (ioredis does that); the files add a private CA and a client certificate. */

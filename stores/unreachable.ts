@@ -22,7 +22,7 @@ const SERVER_REASONS: Record<string, string> = {
 };
 
 // What pg and ioredis say, without a code, when a connection ends or never opens in time.
-const LOST_CONNECTION = /connection terminated|timeout exceeded when trying to connect|connection is closed|max retries per request|stream isn't writeable/i;
+const LOST_CONNECTION = /connection terminated|timeout exceeded when trying to connect|connection is closed|max retries per request|stream isn't writeable|command timed out/i;
 
 /** True when the error says the server is down, starting, stopping or out of reach, not that the request was wrong. */
 export function isUnreachable(err: unknown): boolean {

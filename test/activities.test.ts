@@ -13,7 +13,7 @@ import { readMessage } from '../stores/outbox/messages';
 import { claimPending } from '../stores/outbox/state-machine';
 import { readRecord } from '../stores/target/synced-records';
 import { activitySettings } from '../worker/worker';
-import { TestPipeline } from './support/pipeline';
+import { TestPipeline, waitFor } from './support/pipeline';
 
 describe('activities on the real stores', () => {
   let pipeline: TestPipeline;
@@ -66,16 +66,24 @@ describe('activities on the real stores', () => {
     await pipeline.redisProxy!.restore();
   });
 
-  it('notifies again when the outcome was recorded but its notification was lost', async () => {
+  it('records an outcome while Redis is unreachable, and leaves its stream entry to the publisher', async () => {
     const claim = await claimed({ entity: 'order', key: '4', data: { n: 4 } });
     pipeline.redisProxy!.refuse();
-    await assert.rejects(run(activities.recordOutcome, { ...claim, outcome: 'completed' }));
+    assert.deepEqual(await run(activities.recordOutcome, { ...claim, outcome: 'completed' }), { status: 'completed' });
     assert.equal((await readMessage(pipeline.stores.outbox, claim.messageId))!.status, 'completed', 'the outbox has it');
     await pipeline.redisProxy!.restore();
-    // Temporal retries the activity: the outcome stands, and the notification goes out.
-    assert.deepEqual(await run(activities.recordOutcome, { ...claim, outcome: 'completed' }), { status: 'completed' });
+    assert.deepEqual(await pipeline.streamEntries('succeeded'), [], 'the activity appends nothing itself');
+    // The dispatcher's publisher appends it from the outbox's record of transitions.
+    const publisher = pipeline.createDispatcher();
+    await waitFor('the publisher to append it', async () => {
+      const pass = await publisher.publishOnce();
+      return !pass.busy && pass.appended > 0 ? pass : undefined;
+    });
     const entries = await pipeline.streamEntries('succeeded');
-    assert.equal(entries.length, 1);
+    assert.deepEqual(
+      entries.map((e) => [e.messageId, e.status, e.attempt]),
+      [[String(claim.messageId), 'completed', String(claim.execution)]],
+    );
   });
 
   it('does nothing for an execution that no longer holds the claim', async () => {

@@ -413,6 +413,8 @@ describe('the outbox-sync command line, run as a process against a real outbox',
       await query(`UPDATE outbox_messages SET status = 'completed', completed_at = now() - interval '2 hours' WHERE id = $1`, [old]);
       await query(`UPDATE outbox_messages SET status = 'completed', completed_at = now() WHERE id = $1`, [recent]);
       await query(`UPDATE outbox_messages SET created_at = now() - interval '2 hours' WHERE id = $1`, [oldPending]);
+      // Their completions are on the success stream (prune keeps a message until then).
+      await pipeline.catchUpStreams();
       // A duration far longer than the command takes to start, so the recent message is surely within it.
       const run = await cli(['prune', '--older-than', '30m']);
       assert.equal(run.code, 0, run.stderr);
@@ -427,6 +429,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
     it('takes a duration in seconds', async () => {
       const id = await enqueue(pipeline.stores.outbox, { entity: 'order', key: '1', data: {} });
       await query(`UPDATE outbox_messages SET status = 'completed', completed_at = now() - interval '1 minute' WHERE id = $1`, [id]);
+      await pipeline.catchUpStreams();
       const run = await cli(['prune', '--older-than', '1s']);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout, '1 completed message(s) deleted\n');

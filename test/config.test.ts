@@ -52,6 +52,7 @@ describe('settings (loadConfig)', () => {
       leaseMs: 60_000,
       claimBatchSize: 200,
       pollIntervalMs: 1_000,
+      publishIntervalMs: 100,
       cacheTtlSeconds: 86_400,
       maxDataBytes: 256 * 1024,
       activityMaxAttempts: 8,

@@ -15,6 +15,7 @@ import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { enqueueBatch } from '../stores/outbox/enqueue';
 import { pruneCompleted } from '../stores/outbox/messages';
 import { claimPending, recordCompleted, recordFailure, renewLease, retryMessages } from '../stores/outbox/state-machine';
+import { readStreamCursor } from '../stores/outbox/stream-cursor';
 
 /** The set's migration files, in the order they apply. */
 function migrationFiles(set: string): string[] {
@@ -129,6 +130,7 @@ describe('migrate', () => {
       const [again] = await claimPending(outbox, { limit: 1, leaseMs: 60_000, workflowIdPrefix: 'wf-' });
       await recordCompleted(outbox, { id: id!, execution: again!.execution });
       await outbox.query(`UPDATE outbox_messages SET completed_at = now() - interval '2 days' WHERE id = $1`, [id]);
+      await pipeline.catchUpStreams();
       assert.equal(await pruneCompleted(outbox, 86_400_000), 1);
       const left = await outbox.query('SELECT count(*)::int AS n FROM outbox_message_history');
       assert.equal(left.rows[0].n, 0);
@@ -170,6 +172,33 @@ describe('migrate', () => {
     } finally {
       await client.end();
       await dropDatabase(getStack().postgresUrl, `${name}_upgrade`);
+    }
+  });
+
+  it('upgrades an outbox at 003 to 004 with the history already there behind the streams’ cursor, and what follows ahead of it', async () => {
+    const url = databaseUrl(getStack().postgresUrl, `${name}_upgrade4`);
+    await ensureDatabase(url);
+    const client = new pg.Client(pgSettings(url));
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE outbox_sync_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      for (const file of ['001_outbox_messages.sql', '002_message_history.sql', '003_executions_and_lease.sql']) {
+        await client.query(readFileSync(join(packageRoot, 'stores', 'migrations', 'outbox', file), 'utf8'));
+        await client.query('INSERT INTO outbox_sync_migrations (name) VALUES ($1)', [`outbox/${file}`]);
+      }
+      const { rows } = await client.query<{ id: string }>(`INSERT INTO outbox_messages (entity, entity_key, data) VALUES ('order', 'a', '{}'), ('order', 'b', '{}') RETURNING id`);
+      const [done, later] = rows.map((r) => Number(r.id));
+      await client.query(`UPDATE outbox_messages SET status = 'processing', executions = 1`);
+      await client.query(`UPDATE outbox_messages SET status = 'completed' WHERE id = $1`, [done]);
+      assert.deepEqual((await migrateDatabase(url, 'outbox')).applied, migrationFiles('outbox').filter((name) => name >= '004').map((name) => `outbox/${name}`));
+      assert.equal((await readStreamCursor(client)).waiting, 0, 'the completion from before the upgrade is not appended again');
+      await client.query(`UPDATE outbox_messages SET status = 'completed' WHERE id = $1`, [later]);
+      assert.equal((await readStreamCursor(client)).waiting, 1, 'the one after it waits for the publisher');
+      const xid = await client.query(`SELECT xid > '0'::xid8 AS real FROM outbox_message_history WHERE message_id = $1 AND to_status = 'completed'`, [later]);
+      assert.equal(xid.rows[0].real, true);
+    } finally {
+      await client.end();
+      await dropDatabase(getStack().postgresUrl, `${name}_upgrade4`);
     }
   });
 

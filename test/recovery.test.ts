@@ -68,8 +68,10 @@ describe('recovery: poison messages and messages stuck in processing', function 
       const [dead] = await p.waitForStatus([poison], ['dead'], 90_000);
       assert.equal(dead!.executions, 3, 'dead after the maximum of executions');
       assert.match(dead!.lastError!, /persistToTarget: .*the target cannot take this record \(retries exhausted\)/);
-      const failures = await p.streamEntries('failed');
-      assert.ok(failures.some((f) => f.messageId === String(poison) && f.status === 'dead'), 'its death is published');
+      await waitFor('its death on the failure stream', async () => {
+        const failures = await p.streamEntries('failed');
+        return failures.some((f) => f.messageId === String(poison) && f.status === 'dead') ? true : undefined;
+      });
 
       await p.targetAdmin('DROP TRIGGER refuse_poison ON synced_records');
       assert.deepEqual(await retryMessages(outbox, { ids: [poison] }), [poison]);

@@ -11,6 +11,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { dataConverterFor } from '../../temporal/data-converter';
 import type { Config } from '../../config/config';
 import { openStores } from '../../stores/stores';
+import { describeAddress } from '../../stores/target/mapping';
 import { temporalConnectionOptions } from '../../temporal/connection';
 import { Dispatcher } from '../../dispatcher/dispatcher';
 import { createLogger, type Logger } from '../../observability/logging';
@@ -55,7 +56,8 @@ export async function runDev(settings: Config, options: { demo: boolean; dataDir
     dataConverter: dataConverterFor(config),
   });
   const workerRun = worker.run();
-  const dispatcher = new Dispatcher(stores.outbox, client, { ...dispatcherSettings(config), eagerStart: true }, dispatcherLogger(logger), metrics);
+  const streams = { cache: stores.cache, address: describeAddress(config.redisUrl) };
+  const dispatcher = new Dispatcher(stores.outbox, client, { ...dispatcherSettings(config), eagerStart: true }, dispatcherLogger(logger), metrics, streams);
   dispatcher.start();
   const stopped = untilSignal();
 

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { BULK_BATCH, CLAIMED_COLUMNS, NOW, countWhere, toClaimed, type ClaimedMessage, type FailureKind, type MessageStatus, type Progress, type At } from './state-machine';
 import type { Op } from './validate';
 import type { Queryable } from './enqueue';
+import { STREAMS_CAUGHT_UP } from './stream-cursor';
 
 /** A stored message, as the activities and `inspect` read it. */
 export interface OutboxMessage {
@@ -113,17 +114,22 @@ function toMessage(row: Record<string, any>): OutboxMessage {
   };
 }
 
-/** Deletes completed messages finished more than `olderThanMs` ago, in batches; returns how many. */
+/**
+ * Deletes completed messages finished more than `olderThanMs` ago, in batches; returns how many. A message
+ * whose completion is not on the success stream yet (Redis was down) stays until it is: its history, which
+ * the streams are written from, goes with it.
+ */
 export async function pruneCompleted(db: Queryable, olderThanMs: number, onProgress: Progress = () => undefined): Promise<number> {
   // One cutoff for the whole run, so the total counted first is what the batches delete.
   const { rows } = await db.query<{ cutoff: Date }>(`SELECT now() - $1 * interval '1 millisecond' AS cutoff`, [olderThanMs]);
   const cutoff = rows[0]!.cutoff;
-  const total = await countWhere(db, `status = 'completed' AND completed_at < $1`, [cutoff]);
+  const prunable = `status = 'completed' AND completed_at < $1 AND ${STREAMS_CAUGHT_UP}`;
+  const total = await countWhere(db, prunable, [cutoff]);
   let deleted = 0;
   for (;;) {
     const { rowCount } = await db.query(
       `DELETE FROM outbox_messages WHERE id IN (
-         SELECT id FROM outbox_messages WHERE status = 'completed' AND completed_at < $1 ORDER BY id LIMIT ${BULK_BATCH})`,
+         SELECT id FROM outbox_messages WHERE ${prunable} ORDER BY id LIMIT ${BULK_BATCH})`,
       [cutoff],
     );
     if (!rowCount) break;

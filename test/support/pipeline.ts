@@ -17,6 +17,7 @@ import { loadConfig, type Config } from '../../config/config';
 import { openStores, type Stores } from '../../stores/stores';
 import { Dispatcher, type DispatcherLogger } from '../../dispatcher/dispatcher';
 import { readMessages, type OutboxMessage } from '../../stores/outbox/messages';
+import { readStreamCursor } from '../../stores/outbox/stream-cursor';
 import { dispatcherSettings } from '../../dispatcher/run-dispatcher';
 import { activitySettings, createSyncWorker } from '../../worker/worker';
 import { pipelineMetrics } from '../../observability/metrics';
@@ -26,6 +27,7 @@ import { childEnv } from './processes';
 import { TEMPLATE_OUTBOX, TEMPLATE_TARGET, adminQuery, databaseUrl, dropDatabase, getStack } from './stack';
 import pg from 'pg';
 import { pgSettings } from '../../stores/postgres/connect';
+import { describeAddress } from '../../stores/target/mapping';
 
 export interface PipelineOptions {
   /** Settings by their environment names, over the fast test defaults below. */
@@ -149,17 +151,33 @@ export class TestPipeline {
   }
 
   /** Starts a dispatcher loop over this pipeline's outbox (many may run at once). */
-  startDispatcher(overrides: Partial<ReturnType<typeof dispatcherSettings>> = {}): Dispatcher {
-    const dispatcher = this.createDispatcher(overrides);
+  startDispatcher(overrides: Partial<ReturnType<typeof dispatcherSettings>> = {}, logger: DispatcherLogger = quietLogger): Dispatcher {
+    const dispatcher = this.createDispatcher(overrides, this.client, logger);
     dispatcher.start();
     return dispatcher;
   }
 
-  /** A dispatcher whose passes the test drives itself (dispatchOnce, redriveOnce, reconcileOnce). */
-  createDispatcher(overrides: Partial<ReturnType<typeof dispatcherSettings>> = {}, client: Client = this.client): Dispatcher {
-    const dispatcher = new Dispatcher(this.stores.outbox, client, { ...dispatcherSettings(this.config), ...overrides }, quietLogger);
+  /**
+   * A dispatcher whose passes the test drives itself (dispatchOnce, redriveOnce, reconcileOnce,
+   * publishOnce). Its publisher appends to this pipeline's streams, through the Redis proxy if there is one.
+   */
+  createDispatcher(overrides: Partial<ReturnType<typeof dispatcherSettings>> = {}, client: Client = this.client, logger: DispatcherLogger = quietLogger): Dispatcher {
+    const streams = { cache: this.stores.cache, address: describeAddress(this.config.redisUrl) };
+    const dispatcher = new Dispatcher(this.stores.outbox, client, { ...dispatcherSettings(this.config), ...overrides }, logger, null, streams);
     this.dispatchers.push(dispatcher);
     return dispatcher;
+  }
+
+  /**
+   * Runs publisher passes (as a running dispatcher does on its own) until one appends nothing and no
+   * transition waits behind the streams' cursor; `publisher` by default is a dispatcher of its own.
+   */
+  async catchUpStreams(publisher: Dispatcher = this.createDispatcher()): Promise<void> {
+    await waitFor('the streams to catch up', async () => {
+      const pass = await publisher.publishOnce();
+      if (pass.busy || pass.appended > 0) return undefined;
+      return (await readStreamCursor(this.stores.outbox)).waiting === 0 ? true : undefined;
+    });
   }
 
   async stopDispatchers(): Promise<void> {
