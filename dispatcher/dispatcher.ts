@@ -174,15 +174,7 @@ export class Dispatcher {
   }
 
   private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wakePublisher = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakePublisher = done;
-    });
+    return wakeableDelay(ms, (wake) => (this.wakePublisher = wake));
   }
 
   private async run(): Promise<void> {
@@ -211,15 +203,7 @@ export class Dispatcher {
       this.notified = false;
       return Promise.resolve();
     }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
+    return wakeableDelay(ms, (wake) => (this.wake = wake));
   }
 
   private notify(): void {
@@ -250,4 +234,17 @@ export class Dispatcher {
       if (this.running) await new Promise((r) => setTimeout(r, 1000));
     }
   }
+}
+
+/** Resolves after `ms`, or at once when the function `setWake` is handed is called (it gets undefined again when done). */
+function wakeableDelay(ms: number, setWake: (wake: (() => void) | undefined) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      setWake(undefined);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    setWake(done);
+  });
 }
