@@ -1,4 +1,6 @@
+import type { Config } from '../config/config';
 import type { Cache, StreamName } from '../stores/cache';
+import { describeAddress } from '../stores/target/mapping';
 import { publishTransitions, type PublishPass, type PublishedTransition } from '../stores/outbox/stream-cursor';
 import { isUnreachable, plainReason } from '../stores/unreachable';
 import type { Duty } from './dispatcher';
@@ -8,6 +10,11 @@ export interface StreamsTarget {
   cache: Cache;
   /** `host:port`, as an operator finds it in REDIS_URL. */
   address: string;
+}
+
+/** The publisher's streams: `cache`'s Redis, named by REDIS_URL. */
+export function streamsTarget(config: Pick<Config, 'redisUrl'>, cache: Cache): StreamsTarget {
+  return { cache, address: describeAddress(config.redisUrl) };
 }
 
 /** Transitions appended per pass at most (one Redis round trip). */

@@ -8,10 +8,9 @@ import { outboxDatabase, stopOnSignal, temporalServer, waitFor, type TemporalCli
 import type Redis from 'ioredis';
 import { Cache } from '../stores/cache';
 import { pgSettings } from '../stores/postgres/connect';
-import { openRedis } from '../stores/stores';
-import { describeAddress } from '../stores/target/mapping';
+import { closeRedis, openRedis } from '../stores/stores';
 import { Dispatcher, type DispatcherLogger, type DispatcherSettings } from './dispatcher';
-import type { StreamsTarget } from './publish';
+import { streamsTarget } from './publish';
 
 export function dispatcherSettings(config: Config): DispatcherSettings {
   return {
@@ -44,11 +43,6 @@ export function dispatcherLogger(logger: Logger): DispatcherLogger {
   };
 }
 
-/** The streams' Redis for a dispatcher's publisher, and its address for log lines. */
-export function streamsTarget(config: Config, redis: Redis): StreamsTarget {
-  return { cache: new Cache(redis, config.redisPrefix, config.cacheTtlSeconds * 1000), address: describeAddress(config.redisUrl) };
-}
-
 /**
  * Runs a dispatcher until SIGINT or SIGTERM; claimed messages are started before it exits. It starts in
  * any order: the outbox database and Temporal are waited for (servers/start-up.ts). Redis is not: claims
@@ -69,7 +63,7 @@ export async function runDispatcher(config: Config): Promise<void> {
     outbox.on('error', () => undefined); // an idle connection the server dropped; the pool replaces it
     registerOutboxGauges(outbox);
     redis = openRedis(config);
-    const streams = streamsTarget(config, redis);
+    const streams = streamsTarget(config, new Cache(redis, config.redisPrefix, config.cacheTtlSeconds * 1000));
     const dispatcher = new Dispatcher(outbox, temporal.client, dispatcherSettings(config), dispatcherLogger(logger), pipelineMetrics(), streams);
     dispatcher.start();
     logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress }, 'dispatcher running');
@@ -80,7 +74,6 @@ export async function runDispatcher(config: Config): Promise<void> {
     metricsServer?.close();
     await temporal?.connection.close();
     await outbox?.end();
-    // quit() waits for replies; a client that never connected is disconnected instead (no reconnect timer left).
-    await redis?.quit().catch(() => redis?.disconnect());
+    if (redis) await closeRedis(redis);
   }
 }

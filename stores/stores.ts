@@ -35,8 +35,7 @@ export function openStores(config: Config, poolSize?: number): Stores {
     redis,
     cache,
     async close() {
-      // quit() waits for replies; a client that never connected is disconnected instead (no reconnect timer left).
-      await Promise.allSettled([outbox.end(), target.end(), targets.close(), redis.quit().catch(() => redis.disconnect())]);
+      await Promise.allSettled([outbox.end(), target.end(), targets.close(), closeRedis(redis)]);
     },
   };
 }
@@ -50,6 +49,11 @@ export function openRedis(config: Config): Redis {
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, commandTimeout: 2_000, connectTimeout: 2_000, ...redisTls(config) });
   redis.on('error', () => undefined); // said by whoever's command it fails
   return redis;
+}
+
+/** quit() waits for replies; a client that never connected is disconnected instead (no reconnect timer left). */
+export async function closeRedis(redis: Redis): Promise<void> {
+  await redis.quit().catch(() => redis.disconnect());
 }
 
 /** A rediss:// URL turns TLS on (ioredis does that); the files add a private CA and a client certificate. */

@@ -11,9 +11,9 @@ import { NativeConnection } from '@temporalio/worker';
 import { dataConverterFor } from '../../temporal/data-converter';
 import type { Config } from '../../config/config';
 import { openStores } from '../../stores/stores';
-import { describeAddress } from '../../stores/target/mapping';
 import { temporalConnectionOptions } from '../../temporal/connection';
 import { Dispatcher } from '../../dispatcher/dispatcher';
+import { streamsTarget } from '../../dispatcher/publish';
 import { createLogger, type Logger } from '../../observability/logging';
 import { collectProcessMetrics, pipelineMetrics, registerOutboxGauges } from '../../observability/metrics';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
@@ -56,7 +56,7 @@ export async function runDev(settings: Config, options: { demo: boolean; dataDir
     dataConverter: dataConverterFor(config),
   });
   const workerRun = worker.run();
-  const streams = { cache: stores.cache, address: describeAddress(config.redisUrl) };
+  const streams = streamsTarget(config, stores.cache);
   const dispatcher = new Dispatcher(stores.outbox, client, { ...dispatcherSettings(config), eagerStart: true }, dispatcherLogger(logger), metrics, streams);
   dispatcher.start();
   const stopped = untilSignal();

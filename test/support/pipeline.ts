@@ -16,6 +16,7 @@ import { Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../config/config';
 import { openStores, type Stores } from '../../stores/stores';
 import { Dispatcher, type DispatcherLogger } from '../../dispatcher/dispatcher';
+import { streamsTarget } from '../../dispatcher/publish';
 import { readMessages, type OutboxMessage } from '../../stores/outbox/messages';
 import { readStreamCursor } from '../../stores/outbox/stream-cursor';
 import { dispatcherSettings } from '../../dispatcher/run-dispatcher';
@@ -27,7 +28,6 @@ import { childEnv } from './processes';
 import { TEMPLATE_OUTBOX, TEMPLATE_TARGET, adminQuery, databaseUrl, dropDatabase, getStack } from './stack';
 import pg from 'pg';
 import { pgSettings } from '../../stores/postgres/connect';
-import { describeAddress } from '../../stores/target/mapping';
 
 export interface PipelineOptions {
   /** Settings by their environment names, over the fast test defaults below. */
@@ -162,8 +162,7 @@ export class TestPipeline {
    * publishOnce). Its publisher appends to this pipeline's streams, through the Redis proxy if there is one.
    */
   createDispatcher(overrides: Partial<ReturnType<typeof dispatcherSettings>> = {}, client: Client = this.client, logger: DispatcherLogger = quietLogger): Dispatcher {
-    const streams = { cache: this.stores.cache, address: describeAddress(this.config.redisUrl) };
-    const dispatcher = new Dispatcher(this.stores.outbox, client, { ...dispatcherSettings(this.config), ...overrides }, logger, null, streams);
+    const dispatcher = new Dispatcher(this.stores.outbox, client, { ...dispatcherSettings(this.config), ...overrides }, logger, null, streamsTarget(this.config, this.stores.cache));
     this.dispatchers.push(dispatcher);
     return dispatcher;
   }
