@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
-import { Connection, isGrpcServiceError, type Client } from '@temporalio/client';
+import { isGrpcServiceError, type Client, type Connection } from '@temporalio/client';
 import Redis from 'ioredis';
 import pg from 'pg';
 import type { Config } from '../config/config';
@@ -18,7 +18,7 @@ import { PgErrorCode, sqlState } from '../stores/postgres/errors';
 import { redisTls } from '../stores/stores';
 import { describeAddress } from '../stores/target/mapping';
 import { isUnreachable, plainReason } from '../stores/unreachable';
-import { clientFor, temporalConnectionOptions } from '../temporal/connection';
+import { connectTemporal, temporalConnectionOptions } from '../temporal/connection';
 import { temporalReason } from '../temporal/unreachable';
 
 export { StartStopped, stopOnSignal } from './until-signal';
@@ -156,16 +156,17 @@ export function temporalServer(config: Config): Dependency<TemporalClient> {
     setting: 'TEMPORAL_ADDRESS',
     address,
     async reach(stop) {
-      let connection: Connection;
+      let reached: TemporalClient;
       try {
-        connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 3_000 });
+        reached = await connectTemporal(config, 3_000);
       } catch (err) {
         throw new NotReady(await temporalReason(err, address));
       }
+      const { connection } = reached;
       try {
         stop.throwIfAborted();
         await connection.workflowService.describeNamespace({ namespace: config.temporalNamespace });
-        return { connection, client: clientFor(connection, config) };
+        return reached;
       } catch (err) {
         await connection.close().catch(() => undefined);
         const code = isGrpcServiceError(err) ? err.code : undefined;

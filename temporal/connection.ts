@@ -24,12 +24,7 @@ export async function connectTemporal(config: Config, connectTimeoutMs?: number)
     ...temporalConnectionOptions(config),
     ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }),
   });
-  return { connection, client: clientFor(connection, config) };
-}
-
-/** The client on a connection, in the configured namespace. */
-export function clientFor(connection: Connection, config: Config): Client {
   // With OUTBOX_SYNC_CODEC_KEYS set, what the client sends Temporal (workflow inputs) is encrypted.
   const dataConverter = dataConverterFor(config);
-  return new Client({ connection, namespace: config.temporalNamespace, ...(dataConverter ? { dataConverter } : {}) });
+  return { connection, client: new Client({ connection, namespace: config.temporalNamespace, ...(dataConverter ? { dataConverter } : {}) }) };
 }

@@ -25,6 +25,11 @@ export async function temporalReason(err: unknown, address: string): Promise<str
   return plainReason(err).replace(/^tonic::transport::Error.*/, 'the connection failed');
 }
 
+/** The one line for a connection to Temporal that failed: the setting, the address and why. */
+export async function temporalUnreachable(err: unknown, address: string): Promise<Error> {
+  return new Error(`TEMPORAL_ADDRESS (${address}): ${await temporalReason(err, address)}`, { cause: err });
+}
+
 /** Undefined when a TCP connection to host:port opens within three seconds, else why not. */
 function tryTcp(address: string): Promise<string | undefined> {
   const colon = address.lastIndexOf(':');

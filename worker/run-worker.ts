@@ -8,7 +8,7 @@ import { outboxDatabase, redisServer, stopOnSignal, temporalServer, waitFor } fr
 import { openStores } from '../stores/stores';
 import { temporalConnectionOptions } from '../temporal/connection';
 import { dataConverterFor } from '../temporal/data-converter';
-import { temporalReason } from '../temporal/unreachable';
+import { temporalUnreachable } from '../temporal/unreachable';
 import { installRuntime } from './runtime';
 import { activitySettings, createSyncWorker } from './worker';
 
@@ -37,7 +37,7 @@ export async function runWorker(config: Config): Promise<void> {
     // Only now: a runtime installed with no connection of its own would keep a stopped process alive.
     installRuntime(logger, sdkPort ? `127.0.0.1:${sdkPort}` : undefined);
     connection = await NativeConnection.connect(temporalConnectionOptions(config)).catch(async (err: unknown) => {
-      throw new Error(`TEMPORAL_ADDRESS (${config.temporalAddress}): ${await temporalReason(err, config.temporalAddress)}`, { cause: err });
+      throw await temporalUnreachable(err, config.temporalAddress);
     });
     // A signal that came while the runtime was not installed yet reached only our handler.
     stop.signal.throwIfAborted();

@@ -51,7 +51,7 @@ export async function runMigrate(
   }
   if (!options.temporal) return;
   // The Temporal client's modules load only when Temporal is asked for, so that the other commands start fast.
-  const [{ Connection }, { temporalConnectionOptions }, { registerSearchAttributes }, namespaces, { temporalReason }] = await Promise.all([
+  const [{ Connection }, { temporalConnectionOptions }, { registerSearchAttributes }, namespaces, { temporalUnreachable }] = await Promise.all([
     import('@temporalio/client'),
     import('../../temporal/connection'),
     import('../../temporal/search-attributes-register'),
@@ -60,7 +60,7 @@ export async function runMigrate(
   ]);
   const { address } = temporalConnectionOptions(config);
   const connection = await Connection.connect(temporalConnectionOptions(config)).catch(async (err: unknown) => {
-    throw new Error(`TEMPORAL_ADDRESS (${address}): ${await temporalReason(err, address)}`, { cause: err });
+    throw await temporalUnreachable(err, address);
   });
   try {
     const namespace = config.temporalNamespace;
