@@ -22,6 +22,10 @@
  * `executions` counts the message's executions (workflow runs); every outcome is recorded against the
  * execution that holds the claim and no other. Times come from the database's clock (`now()`) unless a
  * caller passes `now` (tests advance a clock of their own instead of waiting for leases and backoffs).
+ *
+ * The claims into processing share one in-flight cap (claimWithinCap); within it, the redriver's re-runs
+ * of failed messages hold at most their share (rerunSlots), so that messages that keep failing cannot
+ * take every slot from fresh ones.
  */
 import type { Queryable } from './enqueue';
 import { inTransaction } from '../postgres/transaction';
@@ -76,13 +80,28 @@ export function toClaimed(row: ClaimedRow): ClaimedMessage {
 export interface ClaimOptions extends At {
   limit: number;
   leaseMs: number;
-  /** Claims stop where the count of messages in processing would pass this (see claimWithinCap). */
+  /**
+   * Claims stop where the count of messages in processing would pass this (see claimWithinCap); the
+   * redriver's also where re-runs would hold more than their share of it (see rerunSlots).
+   */
   maxInFlight?: number;
 }
 
 /**
- * pending → processing for up to `limit` messages, oldest first (dispatcher). SKIP LOCKED lets many
- * dispatchers claim side by side without waiting on or double-claiming each other's rows.
+ * How many of `maxInFlight` slots re-runs (the redriver's claims of failed messages) may hold together:
+ * half, and at least one. Slots are not taken back once held, and an execution against a target that
+ * hangs holds its slot until the step's timeout: without this share, messages that keep failing would
+ * come to hold every slot, and fresh messages would wait behind them. Fresh messages may use every free
+ * slot; the other half stays theirs.
+ */
+export function rerunSlots(maxInFlight: number): number {
+  return Math.max(1, Math.floor(maxInFlight / 2));
+}
+
+/**
+ * pending → processing for up to `limit` messages, oldest first (dispatcher), as fresh claims (`rerun`
+ * cleared: a message the operator retried starts afresh). SKIP LOCKED lets many dispatchers claim side by
+ * side without waiting on or double-claiming each other's rows.
  */
 export async function claimPending(db: Queryable, options: ClaimOptions & { workflowIdPrefix: string }): Promise<ClaimedMessage[]> {
   const { limit, leaseMs, maxInFlight, workflowIdPrefix, now } = options;
@@ -95,7 +114,7 @@ export async function claimPending(db: Queryable, options: ClaimOptions & { work
           ORDER BY id LIMIT greatest(0, least($1, $4 - (SELECT count(*) FROM outbox_messages WHERE status = 'processing')))
           FOR UPDATE SKIP LOCKED)
        UPDATE outbox_messages m
-          SET status = 'processing', executions = m.executions + 1, workflow_id = $3 || m.id,
+          SET status = 'processing', rerun = false, executions = m.executions + 1, workflow_id = $3 || m.id,
               lease_ends_at = ${NOW(5)} + $2 * interval '1 millisecond', updated_at = ${NOW(5)}
          FROM due
         WHERE m.id = due.id AND m.status = 'pending'
@@ -106,25 +125,32 @@ export async function claimPending(db: Queryable, options: ClaimOptions & { work
   return rows.map(toClaimed).sort((a, b) => a.id - b.id);
 }
 
-/** failed → processing for failed messages whose backoff has passed and that may still run (redriver). */
+/**
+ * failed → processing for failed messages whose backoff has passed and that may still run (redriver), as
+ * re-runs (`rerun` set): they stop where the cap would be passed, or where re-runs in processing would
+ * hold more than their share of it (rerunSlots), both counted in the same statement under the claim lock.
+ */
 export async function claimFailedDue(db: Queryable, options: ClaimOptions & { maxExecutions: number }): Promise<ClaimedMessage[]> {
   const { limit, leaseMs, maxInFlight, maxExecutions, now } = options;
+  const rerunBound = maxInFlight === undefined ? inFlightBound(undefined) : String(rerunSlots(maxInFlight));
   const rows = await claimWithinCap(db, maxInFlight, (q) =>
     q.query(
-      `WITH due AS MATERIALIZED (
+      `WITH in_flight AS (
+         SELECT count(*) AS total, count(*) FILTER (WHERE rerun) AS reruns FROM outbox_messages WHERE status = 'processing'),
+       due AS MATERIALIZED (
          SELECT id FROM outbox_messages
           WHERE status = 'failed' AND next_run_at <= ${NOW(5)} AND executions < $3
             AND last_error_kind IS DISTINCT FROM 'permanent'
           ORDER BY next_run_at
-          LIMIT greatest(0, least($1, $4 - (SELECT count(*) FROM outbox_messages WHERE status = 'processing')))
+          LIMIT greatest(0, least($1, $4 - (SELECT total FROM in_flight), $6 - (SELECT reruns FROM in_flight)))
           FOR UPDATE SKIP LOCKED)
        UPDATE outbox_messages m
-          SET status = 'processing', executions = m.executions + 1,
+          SET status = 'processing', rerun = true, executions = m.executions + 1,
               lease_ends_at = ${NOW(5)} + $2 * interval '1 millisecond', updated_at = ${NOW(5)}
          FROM due
         WHERE m.id = due.id AND m.status = 'failed'
     RETURNING m.id, m.entity, m.entity_key, m.executions, m.created_at`,
-      [limit, leaseMs, maxExecutions, inFlightBound(maxInFlight), now ?? null],
+      [limit, leaseMs, maxExecutions, inFlightBound(maxInFlight), now ?? null, rerunBound],
     ),
   );
   return rows.map(toClaimed);
@@ -161,6 +187,8 @@ export interface ExecutionRef extends At {
 /**
  * processing → processing as a new execution, for a message whose workflow ended (or vanished) without
  * recording an outcome (reconciler). Returns the new claim, or null if the message moved on meanwhile.
+ * The message keeps its slot and the kind it was claimed as (`rerun` untouched): a run lost to a crash is
+ * not a failure, so a fresh message stays fresh, and a re-run still counts in the re-runs' share.
  */
 export async function claimAbandoned(db: Queryable, ref: ExecutionRef & { leaseMs: number }): Promise<ClaimedMessage | null> {
   const { rows } = await db.query(
