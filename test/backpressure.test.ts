@@ -165,14 +165,11 @@ describe('backpressure: an in-flight cap on messages in processing', function ()
     const reruns = before.filter((m) => m.status === 'processing');
     assert.equal(reruns.length, rerunSlots(4), 're-runs hold half the cap');
     assert.ok(reruns.every((m) => m.executions > 1));
-    assert.deepEqual(
-      (await pipeline.user!.postgres<{ id: string; n: number }>('SELECT id, n FROM fresh_rows ORDER BY id')),
-      [
-        { id: 'f0', n: 0 },
-        { id: 'f1', n: 1 },
-        { id: 'f2', n: 2 },
-      ],
-    );
+    assert.deepEqual(await pipeline.user!.postgres('SELECT id, n FROM fresh_rows ORDER BY id'), [
+      { id: 'f0', n: 0 },
+      { id: 'f1', n: 1 },
+      { id: 'f2', n: 2 },
+    ]);
   });
 
   async function stuckStates(ids: number[]): Promise<{ id: number; status: string; executions: number }[]> {

@@ -50,9 +50,9 @@ export class FaultProxy {
    * a client waits until its own timeout. `refuse()` or `restore()` drops the held connections.
    */
   async hang(): Promise<void> {
+    this.hanging = true;
     this.dropAll();
     await this.listen();
-    this.hanging = true;
   }
 
   /** Forwards again (listening again on the same port if it was refusing); held connections are dropped. */
