@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { BULK_BATCH, CLAIMED_COLUMNS, NOW, countWhere, toClaimed, type ClaimedMessage, type FailureKind, type MessageStatus, type Progress, type At } from './state-machine';
 import type { Op } from './validate';
-import type { Queryable } from './enqueue';
+import type { Queryable } from '../postgres/queryable';
 import { STREAMS_CAUGHT_UP } from './stream-cursor';
 
 /** A stored message, as the activities and `inspect` read it. */

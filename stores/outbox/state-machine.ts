@@ -27,7 +27,7 @@
  * of failed messages hold at most their share (rerunSlots), so that messages that keep failing cannot
  * take every slot from fresh ones.
  */
-import type { Queryable } from './enqueue';
+import type { Queryable } from '../postgres/queryable';
 import { inTransaction } from '../postgres/transaction';
 import { filterCondition, type MessageFilter } from './filter';
 

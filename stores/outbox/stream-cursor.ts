@@ -13,7 +13,7 @@
  */
 import type pg from 'pg';
 import { inTransaction } from '../postgres/transaction';
-import type { Queryable } from './enqueue';
+import type { Queryable } from '../postgres/queryable';
 
 /** One transition to completed, failed or dead, as the streams carry it. */
 export interface PublishedTransition {

@@ -4,7 +4,7 @@
  * action, retry, is retryMessages in outbox/store.ts.
  */
 import type { MessageStatus } from './state-machine';
-import type { Queryable } from './enqueue';
+import type { Queryable } from '../postgres/queryable';
 import { filterCondition, type MessageFilter } from './filter';
 
 /** A row of the list: what an operator needs to decide whether to look closer or retry. */

@@ -3,7 +3,7 @@
  * replaces a row whose version is lower, so replays and late, older messages change nothing. A delete
  * is a tombstone row, which an older upsert cannot bring back.
  */
-import type { Queryable } from '../outbox/enqueue';
+import type { Queryable } from '../postgres/queryable';
 import type { TargetProblem } from './engine';
 import type { CompletedVersion } from './targets';
 
