@@ -3,14 +3,20 @@
  * transaction and the message commits or rolls back with your business write.
  */
 import { createHash } from 'node:crypto';
-import pg from 'pg';
 import stringify from 'safe-stable-stringify';
+import { isPool, type Queryable } from '../postgres/queryable';
 import { inTransaction } from '../postgres/transaction';
 import { InvalidMessageError, MessageInput, ValidMessage, ValidateOptions, validateBatch, validateMessage } from './validate';
 import { messageJsonText } from './message-json';
 
-/** Anything that runs queries: a pool, or a client (typically inside the producer's transaction). */
-export type Queryable = pg.Pool | pg.PoolClient | pg.Client;
+/**
+ * The producer's database handle: a pg Pool, PoolClient or Client (typically inside the producer's
+ * transaction), from whichever pg 8 the producer's project installed. Declared by the one method they all
+ * have, so that the library's types need neither pg's own nor @types/pg; a pool is told by its shape.
+ */
+export interface ProducerDb {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
 
 /** An idempotency key was used before, by the same source, with a different body. */
 export class IdempotencyConflictError extends Error {
@@ -26,19 +32,21 @@ export class IdempotencyConflictError extends Error {
 export type EnqueueOptions = ValidateOptions;
 
 /** Validates and stores one message; returns its id (the first id when the idempotency key repeats). */
-export async function enqueue(db: Queryable, message: MessageInput, options: EnqueueOptions = {}): Promise<number> {
+export async function enqueue(db: ProducerDb, message: MessageInput, options: EnqueueOptions = {}): Promise<number> {
   const [id] = await insertMessages(db, [validateMessage(message, options)]);
   return id!;
 }
 
 /** Validates and stores a batch, all or none; returns the ids in the order given. */
-export async function enqueueBatch(db: Queryable, messages: readonly MessageInput[], options: EnqueueOptions = {}): Promise<number[]> {
+export async function enqueueBatch(db: ProducerDb, messages: readonly MessageInput[], options: EnqueueOptions = {}): Promise<number[]> {
   return insertMessages(db, validateBatch(messages, options));
 }
 
 /** Stores messages that already passed validation (all or none). */
-export async function insertMessages(db: Queryable, messages: readonly ValidMessage[]): Promise<number[]> {
+export async function insertMessages(producerDb: ProducerDb, messages: readonly ValidMessage[]): Promise<number[]> {
   if (messages.length === 0) return [];
+  // pg's own types describe every pg handle, whichever copy of pg made it; only query, connect and release are called.
+  const db = producerDb as Queryable;
   const usesKeys = messages.some((m) => m.idempotencyKey !== null);
   // One INSERT is atomic by itself; a conflict found after it must undo the rows it stored.
   if (!usesKeys || messages.length === 1) return insertAndCheck(db, messages);
@@ -109,7 +117,7 @@ function bodyHash(m: ValidMessage): string {
  * transaction of its own on a client that is not in one, or on a pooled client for a pool.
  */
 async function atomically<T>(db: Queryable, work: (q: Queryable) => Promise<T>): Promise<T> {
-  if (db instanceof pg.Pool) return inTransaction(db, work);
+  if (isPool(db)) return inTransaction(db, work);
   try {
     await db.query('SAVEPOINT outbox_sync_enqueue');
   } catch (err) {
