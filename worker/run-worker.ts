@@ -10,7 +10,7 @@ import { temporalConnectionOptions } from '../temporal/connection';
 import { dataConverterFor } from '../temporal/data-converter';
 import { temporalUnreachable } from '../temporal/unreachable';
 import { installRuntime } from './runtime';
-import { activitySettings, createSyncWorker } from './worker';
+import { activitySettings, createSyncWorker, prebuiltWorkflowBundle } from './worker';
 
 /**
  * Runs a worker until SIGINT or SIGTERM; running activities get the grace time to finish. It starts in
@@ -41,6 +41,9 @@ export async function runWorker(config: Config): Promise<void> {
     });
     // A signal that came while the runtime was not installed yet reached only our handler.
     stop.signal.throwIfAborted();
+    const dataConverter = dataConverterFor(config);
+    const prebuilt = prebuiltWorkflowBundle(dataConverter);
+    if (!prebuilt) logger.warn('no prebuilt workflow bundle matches the compiled workflows (npm run build writes them): bundling them now, for a slower start and more memory');
     const worker = await createSyncWorker({
       connection,
       namespace: config.temporalNamespace,
@@ -48,9 +51,10 @@ export async function runWorker(config: Config): Promise<void> {
       stores,
       settings: activitySettings(config),
       metrics: pipelineMetrics(),
-      dataConverter: dataConverterFor(config),
+      dataConverter,
+      workflowBundle: prebuilt ? { codePath: prebuilt } : undefined,
     });
-    logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress }, 'worker running');
+    logger.info({ taskQueue: config.taskQueue, temporal: config.temporalAddress, workflowBundle: prebuilt ?? 'bundled at start' }, 'worker running');
     await worker.run();
     logger.info('worker stopped');
   } finally {

@@ -34,9 +34,14 @@ export interface SyncWorkerOptions {
   options?: Partial<WorkerOptions>;
 }
 
-export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, metrics, dataConverter, options }: SyncWorkerOptions): Promise<Worker> {
+/** The bundle built with the code (worker/bundle.ts) for `dataConverter`, when it matches the compiled workflows; null otherwise. */
+export function prebuiltWorkflowBundle(dataConverter?: DataConverter): string | null {
   // The sandbox must convert failures as the rest of the worker does: the bundle is chosen to match.
-  const prebuilt = workflowBundle ? null : freshWorkflowBundle(dataConverter?.failureConverterPath ? 'encoded-failures' : 'plain');
+  return freshWorkflowBundle(dataConverter?.failureConverterPath ? 'encoded-failures' : 'plain');
+}
+
+export function createSyncWorker({ connection, namespace, taskQueue, stores, settings, workflowBundle, metrics, dataConverter, options }: SyncWorkerOptions): Promise<Worker> {
+  const prebuilt = workflowBundle ? null : prebuiltWorkflowBundle(dataConverter);
   workflowBundle ??= prebuilt ? { codePath: prebuilt } : undefined;
   const onOutcome = metrics
     ? (message: MessageState) => {
