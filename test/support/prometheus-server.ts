@@ -57,7 +57,7 @@ export interface VectorSample {
 export class PrometheusServer {
   private constructor(
     readonly url: string,
-    private readonly process: ProcessHandle,
+    private readonly child: ProcessHandle,
     private readonly dir: string,
   ) {}
 
@@ -71,16 +71,16 @@ export class PrometheusServer {
     };
     writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify(config, null, 2));
     const address = `127.0.0.1:${await freePort()}`;
-    const process = spawnProcess({
+    const child = spawnProcess({
       command: 'prometheus',
       args: [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=${address}`, '--log.level=warn'],
       keepOutput: 20_000,
       name: 'prometheus',
     });
-    const server = new PrometheusServer(`http://${address}`, process, dir);
+    const server = new PrometheusServer(`http://${address}`, child, dir);
     let ended: Error | undefined;
-    process.exited.then(
-      (exit) => (ended = new Error(`prometheus exited (${exit.code ?? exit.signal}) before it was ready:\n${process.output()}`)),
+    child.exited.then(
+      (exit) => (ended = new Error(`prometheus exited (${exit.code ?? exit.signal}) before it was ready:\n${child.output()}`)),
       (err: Error) => (ended = new Error(`${err.message} (${INSTALL_HINT})`)),
     );
     try {
@@ -128,7 +128,7 @@ export class PrometheusServer {
   }
 
   async stop(): Promise<void> {
-    await this.process.kill().catch(() => undefined); // one that never started was reported by start()
+    await this.child.kill().catch(() => undefined); // one that never started was reported by start()
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
