@@ -11,6 +11,22 @@ export interface ErrorBody {
   field?: string;
 }
 
+/**
+ * ErrorBody as a JSON Schema, for the routes' documented replies (and their serializers). Not closed to
+ * other fields: while a server shuts down, Fastify itself answers 503 with `{"error", "message",
+ * "statusCode"}`.
+ */
+export const ERROR_BODY_SCHEMA = {
+  $id: 'ErrorBody',
+  type: 'object',
+  description: 'A refusal: the reason in one line, and the field to blame when there is one.',
+  required: ['error'],
+  properties: {
+    error: { type: 'string', description: 'why the request was refused, in plain words' },
+    field: { type: 'string', description: 'the field (or path parameter) at fault, as `data`, `[2].data` or `id`' },
+  },
+} as const;
+
 /** A refusal a handler throws: its status, reason and (optionally) the field to blame. */
 export class HttpError extends Error {
   constructor(

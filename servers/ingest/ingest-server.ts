@@ -6,13 +6,18 @@
  *   GET  /v1/messages/:id   status, attempts, last error, workflow id, timestamps, Temporal UI link
  *   GET  /healthz           200 when the outbox database answers, 503 naming what is down
  *   GET  /metrics           Prometheus text from prom-client's default registry
+ *   GET  /v1/openapi.json   the OpenAPI document of the routes above, generated from their schemas
  *
  * Messages are checked by the one validator the library and the CLI use (stores/outbox/validate.ts), so a
  * field is refused with the same words everywhere, and stored by outbox/enqueue.ts; 202 comes after the
- * commit.
+ * commit. Every route declares its request and every reply it gives in schemas.ts.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type pg from 'pg';
+import { packageRoot } from '../../config/package-root';
 import { collectProcessMetrics, exposition, registry } from '../../observability/metrics';
 import type { Config } from '../../config/config';
 import { InvalidMessageError, validateBatch, validateMessage, type ValidMessage } from '../../stores/outbox/validate';
@@ -23,6 +28,7 @@ import { placementOf } from '../../stores/target/mapping';
 import { workflowUrl } from '../../temporal/ui-links';
 import { BearerTokens } from '../http/bearer-tokens';
 import { HttpError, installErrorReplies, sendError } from '../http/errors';
+import { BEARER, GET_MESSAGE, HEALTHZ, METRICS, POST_MESSAGES, SHARED_SCHEMAS } from './schemas';
 
 export type IngestSettings = Pick<Config, 'ingestTokens' | 'ingestMaxBodyBytes' | 'maxDataBytes' | 'temporalUiUrl' | 'temporalNamespace' | 'targets'>;
 
@@ -82,19 +88,32 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
   });
   collectProcessMetrics();
   app.decorateRequest('source', '');
+  // The swagger plugin records the routes declared once it is loaded: every route is declared in a plugin
+  // registered after it (one on the root instance itself would be declared before it loads).
+  app.register(fastifySwagger, OPENAPI_OPTIONS);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
-  app.get('/healthz', async (_request, reply) => {
-    const outbox = await check(stores.outbox.query('SELECT 1'), options.healthTimeoutMs ?? 2_000);
-    const healthy = outbox === 'ok';
-    return reply.code(healthy ? 200 : 503).send({ status: healthy ? 'ok' : 'unavailable', checks: { outbox } });
-  });
+  // The routes that need no token.
+  app.register(async (open) => {
+    // The document describes the API and holds nothing of anyone's: clients and tools read it before they
+    // have a token. It documents every route but itself.
+    open.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/metrics', async (_request, reply) => {
-    return reply.type(registry.contentType).send(await exposition());
+    open.get('/healthz', { schema: HEALTHZ }, async (_request, reply) => {
+      const outbox = await check(stores.outbox.query('SELECT 1'), options.healthTimeoutMs ?? 2_000);
+      const healthy = outbox === 'ok';
+      return reply.code(healthy ? 200 : 503).send({ status: healthy ? 'ok' : 'unavailable', checks: { outbox } });
+    });
+
+    open.get('/metrics', { schema: METRICS }, async (_request, reply) => {
+      return reply.type(registry.contentType).send(await exposition());
+    });
   });
 
   app.register(
     async (v1) => {
+      // The schemas document these routes; validate.ts checks what they receive (see schemas.ts).
+      v1.setValidatorCompiler(() => () => true);
       // Before the body is read: a request without a valid token costs no parsing.
       v1.addHook('onRequest', async (request, reply) => {
         const source = tokens.holder(request.headers.authorization);
@@ -106,7 +125,7 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
         request.source = source;
       });
 
-      v1.post('/messages', async (request, reply) => {
+      v1.post('/messages', { schema: POST_MESSAGES }, async (request, reply) => {
         if (request.body === undefined) throw new HttpError(415, 'Content-Type must be application/json');
         const batch = Array.isArray(request.body);
         const messages = refuseInvalid(() =>
@@ -123,7 +142,7 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
         return reply.code(202).send(batch ? { ids } : { id: ids[0] });
       });
 
-      v1.get<{ Params: { id: string } }>('/messages/:id', async (request, reply) => {
+      v1.get<{ Params: { id: string } }>('/messages/:id', { schema: GET_MESSAGE }, async (request, reply) => {
         const id = parseId(request.params.id);
         const message = await readMessage(stores.outbox, id);
         if (!message) throw new HttpError(404, `message ${id} does not exist`);
@@ -153,6 +172,31 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
 
   return app;
 }
+
+const OPENAPI_OPTIONS = {
+  openapi: {
+    openapi: '3.1.0',
+    info: {
+      title: 'outbox-sync ingest',
+      version: (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version,
+      description:
+        'The HTTP server for devices: each posts business messages into the outbox under the source its bearer token names, ' +
+        'and reads back the status of its own messages. Every refusal is one JSON line, `{"error": …, "field": …}`; ' +
+        'while the server shuts down, every request is answered 503 `{"error": "Service Unavailable", …}`.',
+    },
+    tags: [
+      { name: 'messages', description: 'for devices, with a bearer token' },
+      { name: 'operations', description: 'for load balancers and Prometheus, without a token' },
+    ],
+    components: {
+      securitySchemes: {
+        [BEARER]: { type: 'http' as const, scheme: 'bearer', description: 'A token from INGEST_TOKENS (`source=token` pairs): it names the source.' },
+      },
+    },
+  },
+  // Shared schemas under their own names (components.schemas.Message), not def-0, def-1.
+  refResolver: { buildLocalReference: (json: { $id?: unknown }, _base: unknown, _fragment: unknown, i: number) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+};
 
 function refuseInvalid(validate: () => ValidMessage[]): ValidMessage[] {
   try {

@@ -12,6 +12,8 @@ export const MAX_SOURCE_LENGTH = 200;
 export const MAX_DATA_DEPTH = 32;
 export const MAX_VERSION = 9223372036854775807n; // PostgreSQL bigint
 export const DEFAULT_MAX_DATA_BYTES = 256 * 1024;
+/** The most messages one batch may hold. */
+export const MAX_BATCH = 1000;
 
 export type Op = 'upsert' | 'delete';
 
@@ -111,7 +113,7 @@ export function validateMessage(input: unknown, options: ValidateOptions = {}, p
 
 /** Validates a batch: a non-empty array of messages, all valid, or an error naming the first bad one. */
 export function validateBatch(input: unknown, options: ValidateOptions & { maxBatch?: number } = {}): ValidMessage[] {
-  const maxBatch = options.maxBatch ?? 1000;
+  const maxBatch = options.maxBatch ?? MAX_BATCH;
   if (!Array.isArray(input)) throw new InvalidMessageError('', 'a batch must be a JSON array of messages');
   if (input.length === 0) throw new InvalidMessageError('', 'a batch must hold at least one message');
   if (input.length > maxBatch) throw new InvalidMessageError('', `a batch holds at most ${maxBatch} messages (got ${input.length})`);

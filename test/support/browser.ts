@@ -69,21 +69,27 @@ export interface OutboxPageOptions {
   spreadOverTheHour?: boolean;
 }
 
+export interface PageOptions {
+  injectScripts?: boolean;
+  timezoneId?: string;
+}
+
 /** What a test file of the outbox page works with, ready once its `before` hook has run. */
 export interface OutboxPage {
   readonly base: string;
   readonly outbox: Outbox;
   /**
-   * A fresh browser context (its own cookies), at 1366×768, in UTC so that times read predictably.
-   * `injectScripts` lets a test add a script of its own (axe-core) past the page's script-src 'self'.
+   * A fresh browser context (its own cookies), at 1366×768, in UTC so that times read predictably, or in
+   * the IANA zone `timezoneId` names. `injectScripts` lets a test add a script of its own (axe-core) past
+   * the page's script-src 'self'.
    */
-  newPage(options?: { injectScripts?: boolean }): Promise<Page>;
+  newPage(options?: PageOptions): Promise<Page>;
   /** Signs in through the form, as a person would, waits for the overview, then goes to `path`. */
-  signedIn(who: { token: string }, path?: string, options?: { injectScripts?: boolean }): Promise<Page>;
+  signedIn(who: { token: string }, path?: string, options?: PageOptions): Promise<Page>;
   query<T = any>(sql: string, params?: unknown[]): Promise<T[]>;
   statusOf(ids: number[]): Promise<string[]>;
   /** Opens one of the three views as the operator (who sees the most) and waits until it shows its data. */
-  openView(view: View, options?: { injectScripts?: boolean }): Promise<Page>;
+  openView(view: View, options?: PageOptions): Promise<Page>;
   /** Goes to a view and waits until it shows its data. */
   showView(page: Page, view: View): Promise<void>;
 }
@@ -157,7 +163,7 @@ export function useOutboxPage(options: OutboxPageOptions = {}): OutboxPage {
     async newPage(options = {}) {
       const context = await ready(browser).newContext({
         viewport: VIEWPORT,
-        timezoneId: 'UTC',
+        timezoneId: options.timezoneId ?? 'UTC',
         locale: 'en-GB',
         baseURL: base,
         bypassCSP: options.injectScripts ?? false,

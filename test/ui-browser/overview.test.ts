@@ -3,8 +3,43 @@
  * status against the database, and the two charts with their table of figures.
  */
 import assert from 'node:assert/strict';
-import { VIEWER, STATUSES, PAGE_WAIT_MS, expectText, tableRows, sectionOf, useOutboxPage } from '../support/browser';
+import type { Locator } from 'playwright-core';
+import { VIEWER, STATUSES, PAGE_WAIT_MS, chartsSettled, expectText, tableRows, sectionOf, useOutboxPage } from '../support/browser';
 import { waitFor } from '../support/pipeline';
+
+/** The latency chart's three series (servers/ui/web/src/charts.tsx). */
+const LATENCY_COLOURS = ['#1d5fa8', '#9a5b00', '#6b2fa0'];
+
+/**
+ * The bands of canvas rows, top to bottom, that hold a pixel of one of `colours`: the legend at the bottom
+ * is one band (its line samples); anything the chart drew in those colours above it is another.
+ */
+async function colourBands(canvas: Locator, colours: string[]): Promise<{ top: number; bottom: number }[]> {
+  const rows = (await canvas.evaluate((element, hexes) => {
+    const c = element as any;
+    const { data, width, height } = c.getContext('2d').getImageData(0, 0, c.width, c.height) as { data: Uint8ClampedArray; width: number; height: number };
+    const wanted = hexes.map((hex) => [1, 3, 5].map((at) => parseInt(hex.slice(at, at + 2), 16)));
+    const found: number[] = [];
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = (y * width + x) * 4;
+        // Opaque pixels close to a series colour (anti-aliased edges are left out).
+        if (data[i + 3]! > 200 && wanted.some(([r, g, b]) => Math.abs(data[i]! - r!) + Math.abs(data[i + 1]! - g!) + Math.abs(data[i + 2]! - b!) < 30)) {
+          found.push(y);
+          break;
+        }
+      }
+    }
+    return found;
+  }, colours)) as number[];
+  const bands: { top: number; bottom: number }[] = [];
+  for (const y of rows) {
+    const last = bands[bands.length - 1];
+    if (last && y <= last.bottom + 2) last.bottom = y;
+    else bands.push({ top: y, bottom: y });
+  }
+  return bands;
+}
 
 describe('the outbox page in a real browser: the overview', function () {
   const ui = useOutboxPage();
@@ -50,5 +85,35 @@ describe('the outbox page in a real browser: the overview', function () {
       assert.ok(row, `a row for ${minute} in ${JSON.stringify(rows.slice(-5))}`);
       assert.ok(row.slice(1).includes(String(n)), `${n} completed at ${minute}: ${JSON.stringify(row)}`);
     }
+  });
+
+  it('draws the latency of a single minute as visible points, where there is no line to draw', async () => {
+    // Every completion moved into one minute, two minutes ago, each keeping its measured latency: what
+    // the page shows a minute after `npm start`.
+    await ui.query(
+      `UPDATE outbox_messages m
+          SET created_at = created_at + s.shift, updated_at = updated_at + s.shift, completed_at = completed_at + s.shift
+         FROM (SELECT id, date_trunc('minute', now()) - interval '2 minutes' + make_interval(secs => id % 60) - completed_at AS shift
+                 FROM outbox_messages WHERE status = 'completed') s
+        WHERE m.id = s.id`,
+    );
+    const [{ minutes }] = await ui.query(`SELECT count(DISTINCT date_trunc('minute', completed_at))::int AS minutes FROM outbox_messages WHERE status = 'completed'`);
+    assert.equal(minutes, 1);
+
+    const page = await ui.signedIn(VIEWER);
+    const section = sectionOf(page, 'End-to-end latency, last hour');
+    const canvas = section.locator('canvas[role="img"]');
+    await waitFor('the latency chart to have its minute', async () => (/ at \d{2}:\d{2} .*p50 \d/.test((await canvas.getAttribute('aria-label')) ?? '') ? true : undefined), PAGE_WAIT_MS);
+    await section.getByText('Show as table').click();
+    assert.equal((await tableRows(page, 'End-to-end latency, last hour')).length, 1, 'one minute has a latency');
+    await chartsSettled(page);
+
+    const bands = await colourBands(canvas, LATENCY_COLOURS);
+    assert.ok(bands.length >= 2, `the series' colours appear only in the legend (rows ${JSON.stringify(bands)}): the minute is not drawn`);
+    const drawn = bands.slice(0, -1);
+    assert.ok(
+      drawn.every((band) => band.bottom - band.top >= 2),
+      `what is drawn above the legend is a point a person can see, at least three pixels high: ${JSON.stringify(drawn)}`,
+    );
   });
 });

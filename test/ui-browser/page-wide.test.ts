@@ -1,7 +1,8 @@
 /**
  * The outbox page in a real browser (set up by test/support/browser.ts), what holds on every view: a
  * read-only token can neither see nor force a retry, the keyboard alone is enough, axe-core finds nothing
- * serious, the strict Content-Security-Policy blocks nothing, and 1366×768 needs no sideways scrolling.
+ * serious, the strict Content-Security-Policy blocks nothing, 1366×768 needs no sideways scrolling, and
+ * every time shown carries its offset from UTC.
  */
 import assert from 'node:assert/strict';
 import { OPERATOR, VIEWER, VIEWS, type AxeResult, expectText, isFocused, tabTo, useOutboxPage } from '../support/browser';
@@ -105,6 +106,39 @@ describe('the outbox page in a real browser: every view', function () {
       const page = await ui.openView(view);
       const overflow = (await page.evaluate(`document.documentElement.scrollWidth - document.documentElement.clientWidth`)) as number;
       assert.ok(overflow <= 0, `the ${view} is ${overflow} px wider than the window`);
+    }
+  });
+
+  it('writes every time on every view as local time with its UTC offset (+05:30 in Asia/Kolkata)', async () => {
+    // A zone with a half-hour offset and no summer time: a wrong sign, rounding or a UTC time shows.
+    const offset = '+05:30';
+    for (const view of VIEWS) {
+      const page = await ui.openView(view, { timezoneId: 'Asia/Kolkata' });
+      if (view === 'overview') {
+        for (const show of await page.getByText('Show as table').all()) await show.click();
+        await page.locator('.chart-table table').first().waitFor();
+      }
+      const shown = (await page.evaluate(() => {
+        const doc = (globalThis as any).document;
+        return {
+          times: Array.from(doc.querySelectorAll('time')).map((t: any) => ({ text: (t.textContent ?? '').trim(), at: t.dateTime })),
+          text: [doc.body.innerText, ...Array.from(doc.querySelectorAll('[aria-label]')).map((e: any) => e.getAttribute('aria-label'))].join('\n'),
+        };
+      })) as { times: { text: string; at: string }[]; text: string };
+
+      // Every time of day in the text and the charts' summaries, wherever it is, is followed by the offset.
+      const clocks = [...shown.text.matchAll(/(?<![\d:+-])(\d{2}:\d{2}(?::\d{2})?)(?![\d:])(.{0,7})/g)];
+      assert.ok(clocks.length > 0, `the ${view} shows times`);
+      for (const [, clock, after] of clocks) assert.ok(after!.startsWith(` ${offset}`), `the ${view} shows ${clock} without its offset: "${clock}${after}"`);
+
+      // And each <time> reads the very instant its dateTime attribute holds, in that zone.
+      if (view !== 'overview') assert.ok(shown.times.length > 0, `the ${view} has <time> elements`);
+      for (const { text, at } of shown.times) {
+        const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-]\d{2}:\d{2})$/.exec(text);
+        assert.ok(match, `the ${view} writes a time as "${text}"`);
+        assert.equal(match[3], offset);
+        assert.equal(Date.parse(`${match[1]}T${match[2]}${match[3]}`), Math.floor(Date.parse(at) / 1000) * 1000, `"${text}" is ${at}`);
+      }
     }
   });
 });

@@ -16,7 +16,7 @@ import {
   type ChartType,
 } from 'chart.js';
 import type { ActivityMinute } from './api';
-import { count, milliseconds, minuteLabel } from './format';
+import { count, milliseconds, minuteLabel, minuteTick } from './format';
 import { Table, type Column } from './Table';
 
 Chart.register(BarController, BarElement, LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip);
@@ -101,7 +101,7 @@ function throughputConfig(minutes: ActivityMinute[]): ChartConfiguration<'bar'> 
   return {
     type: 'bar',
     data: {
-      labels: minutes.map((m) => minuteLabel(m.at)),
+      labels: minutes.map((m) => minuteTick(m.at)),
       datasets: [
         { label: 'Completed', data: minutes.map((m) => m.completed), backgroundColor: COLOURS.completed },
         { label: 'Failed or dead', data: minutes.map((m) => m.failed), backgroundColor: COLOURS.failed },
@@ -124,23 +124,27 @@ export function LatencyChart({ minutes }: { minutes: ActivityMinute[] }) {
 
 function latencyConfig(minutes: ActivityMinute[]): ChartConfiguration<'line'> {
   const series = (pick: 'p50' | 'p95' | 'p99') => minutes.map((m) => (m.latencyMs ? m.latencyMs[pick] : null));
-  // Dashes as well as colours tell the lines apart.
-  const line = (pick: 'p50' | 'p95' | 'p99', dash: number[], look: string) => ({
+  // Dashes and point shapes as well as colours tell the lines apart. Every minute gets its point: a
+  // minute with no measured neighbour (the only one so far, or one after a quiet spell) has no line to
+  // draw, and would otherwise show nothing at all.
+  const line = (pick: 'p50' | 'p95' | 'p99', dash: number[], look: string, pointStyle: 'circle' | 'rect' | 'triangle') => ({
     label: look ? `${pick} (${look})` : pick,
     data: series(pick),
     borderColor: COLOURS[pick],
     backgroundColor: COLOURS[pick],
     borderDash: dash,
     borderWidth: 2,
-    pointRadius: 0,
+    pointStyle,
+    pointRadius: 3,
+    pointHoverRadius: 5,
     pointHitRadius: 6,
     spanGaps: false,
   });
   return {
     type: 'line',
     data: {
-      labels: minutes.map((m) => minuteLabel(m.at)),
-      datasets: [line('p50', [], ''), line('p95', [6, 4], 'dashed'), line('p99', [2, 3], 'dotted')],
+      labels: minutes.map((m) => minuteTick(m.at)),
+      datasets: [line('p50', [], '', 'circle'), line('p95', [6, 4], 'dashed', 'rect'), line('p99', [2, 3], 'dotted', 'triangle')],
     },
     options: {
       ...baseOptions,

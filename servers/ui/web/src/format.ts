@@ -2,18 +2,34 @@
 
 const two = (n: number) => String(n).padStart(2, '0');
 
-/** hh:mm:ss in the browser's time zone, 24-hour. */
+/**
+ * Every time on the page is the browser's local time followed by its offset from UTC as ISO 8601 writes
+ * it (`+01:00`, `-05:00`, `+00:00`), so that a time read off the page, shared in a ticket or compared with
+ * a log line (UTC) is never ambiguous. The offset is the one in force at that moment (summer time too).
+ */
+export function utcOffset(date: Date): string {
+  const east = -date.getTimezoneOffset();
+  const minutes = Math.abs(east);
+  return `${east < 0 ? '-' : '+'}${two(Math.floor(minutes / 60))}:${two(minutes % 60)}`;
+}
+
+/** hh:mm:ss ±hh:mm, 24-hour. */
 export function clockTime(date: Date): string {
-  return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())} ${utcOffset(date)}`;
 }
 
-/** hh:mm, for chart labels (one per minute). */
+/** hh:mm ±hh:mm, for the charts' summaries and tables (one per minute). */
 export function minuteLabel(iso: string): string {
-  const date = new Date(iso);
-  return `${two(date.getHours())}:${two(date.getMinutes())}`;
+  return minuteTick(iso).join(' ');
 }
 
-/** yyyy-mm-dd hh:mm:ss in the browser's time zone. */
+/** The same on two lines, [hh:mm, ±hh:mm], for a chart's axis, where one line would run into the next tick. */
+export function minuteTick(iso: string): [string, string] {
+  const date = new Date(iso);
+  return [`${two(date.getHours())}:${two(date.getMinutes())}`, utcOffset(date)];
+}
+
+/** yyyy-mm-dd hh:mm:ss ±hh:mm. */
 export function dateTime(iso: string | null): string {
   if (iso === null) return '—';
   const date = new Date(iso);
