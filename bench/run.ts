@@ -4,6 +4,9 @@
  *
  *   drain     N pending messages over many keys → seconds until all are completed, messages/s
  *   steady    an open-loop producer at 25 %, 50 % and 75 % of the drain rate → enqueue→completed p50/p95/p99
+ *   floor     workflows that do nothing of ours (none, or two local activities that do nothing), started as the
+ *             dispatcher starts, non-eager and eager, on the same server → workflows/s and CPU (bench/floor.ts);
+ *             the drain as a share of its own mode's floor
  *   baseline  the same N messages through a relay without Temporal, same stores and concurrency → messages/s
  *   cost      peak RSS of the worker and the dispatcher; CPU seconds per 1,000 messages, ours and Temporal's
  *
@@ -34,6 +37,7 @@ import { WORKER_SLOTS } from '../worker/worker';
 import { connectTemporal } from '../temporal/connection';
 import { registerSearchAttributes } from '../temporal/search-attributes-register';
 import { relayPending } from './baseline';
+import { describeVariant, floorFor, measureFloor, type Floor } from './floor';
 import { checkRun } from './check';
 import { formatComparison, withCluster } from './cluster';
 import { BENCH_TARGETS, makeUserTables, type BenchTarget, type UserTables } from './user-tables';
@@ -56,6 +60,9 @@ export interface BenchOptions {
   temporal?: ExistingTemporal;
   /** Run the relay without Temporal after the pipeline. */
   baseline: boolean;
+  /** Workflows per floor variant (0: no floor), and how many are open at once. */
+  floorWorkflows: number;
+  floorInFlight: number;
   /** Worker and dispatcher in one `outbox-sync dev` process (eager workflow start) instead of two processes. */
   sharedProcess: boolean;
   /** Extra arguments for the bench's own dev server (to try a setting before making it the default). */
@@ -113,6 +120,9 @@ export interface BenchResult {
   drain: { messages: number; keys: number; seconds: number; rate: number; cpuPer1000: Cost };
   steady: SteadyResult[];
   baseline: { messages: number; seconds: number; rate: number; concurrency: number; cpuSecondsPer1000: number; ratio: number } | null;
+  floor: Floor | null;
+  /** The drain rate ÷ the rate of its own mode's floor (two local activities that do nothing, eager when the pipeline's starts are). */
+  floorRatio: number | null;
   /** Sampled every 200 ms from the warm-up to the end of the steady phases (Temporal: its processes together). */
   peakRssMiB: { worker: number; dispatcher: number | null; temporal: number | null };
   /** The kernel's high-water mark (VmHWM) over each process's life, start-up included (Temporal: the sum of its processes'). */
@@ -229,6 +239,20 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
     await worker.stop('SIGTERM');
     await dispatcher?.stop('SIGTERM');
 
+    let floor: Floor | null = null;
+    if (options.floorWorkflows > 0) {
+      floor = await measureFloor({
+        env,
+        workflows: options.floorWorkflows,
+        inFlight: options.floorInFlight,
+        taskQueue: name,
+        temporalPids: Object.values(pids.temporal),
+        dataDir,
+        progress,
+      });
+    }
+    const ownFloor = floor ? floorFor(floor, options.sharedProcess) : undefined;
+
     let baseline: BenchResult['baseline'] = null;
     if (options.baseline) {
       progress(`baseline: the same ${options.messages} messages through a relay without Temporal`);
@@ -274,6 +298,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         pollMs: config.pollIntervalMs,
         processes: options.sharedProcess ? 'worker and dispatcher in one dev process, eager start' : 'worker and dispatcher as two processes',
         workerSlots: WORKER_SLOTS,
+        maxInFlight: config.maxInFlight,
         poolSize: 10,
         target: userTables?.describe ?? 'synced_records',
         temporal: server ? 'own dev server' : options.temporal!.describe,
@@ -284,6 +309,8 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       drain: { messages: options.messages, keys: options.keys, seconds: round(drain.seconds), rate: round(drainRate), cpuPer1000: drainCost },
       steady,
       baseline,
+      floor,
+      floorRatio: ownFloor ? round(drainRate / ownFloor.rate) : null,
       peakRssMiB: { worker: mib(rssPeak.worker), dispatcher: dispatcher ? mib(rssPeak.dispatcher) : null, temporal: measuresTemporal ? mib(rssPeak.temporal) : null },
       highWaterRssMiB: {
         worker: mib(peak.worker?.peakRssBytes),
@@ -528,12 +555,26 @@ export function formatTable(r: BenchResult): string {
           `| pipeline / baseline | **${Math.round(r.baseline.ratio * 100)} %** |`,
         ]
       : []),
+    ...(r.floor
+      ? [
+          ...r.floor.runs.map(
+            (f) =>
+              `| floor: ${describeVariant(f)}, ${f.workflows} workflows, ${r.floor!.inFlight} in flight | **${f.rate} workflows/s**; CPU per workflow: Temporal ${f.temporalCpuMs ?? 'n/a'} ms, floor process ${f.processCpuMs} ms |`,
+          ),
+          `| drain / its floor (two local activities, ${shared ? 'eager' : 'non-eager'}) | **${r.floorRatio === null ? 'n/a' : `${Math.round(r.floorRatio * 100)} %`}** |`,
+        ]
+      : []),
     `| peak RSS while working | ${ours} ${r.peakRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.peakRssMiB.dispatcher} MiB`}, Temporal ${r.peakRssMiB.temporal ?? 'n/a'} MiB |`,
     `| RSS high-water mark, start-up included | ${ours} ${r.highWaterRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.highWaterRssMiB.dispatcher} MiB`}, Temporal ${r.highWaterRssMiB.temporal ?? 'n/a'} MiB |`,
     `| CPU per 1,000 messages, drain | ${cost(r.drain.cpuPer1000)}${r.baseline ? `; relay ${r.baseline.cpuSecondsPer1000} s` : ''} |`,
     ...r.steady.map((s) => `| CPU per 1,000 messages, steady ${s.fraction * 100} % | ${cost(s.cpuPer1000)} |`),
   ];
   return lines.join('\n');
+}
+
+function nonNegativeInt(value: string): number {
+  if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
+  return Number(value);
 }
 
 function positiveInt(value: string): number {
@@ -547,6 +588,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--messages <n>', 'messages in the drain and the baseline', positiveInt, 5_000)
     .option('--keys <n>', 'distinct keys the messages go over (default: messages / 5)', positiveInt)
     .option('--steady-seconds <n>', 'length of each steady phase', positiveInt, 30)
+    .option('--floor-workflows <n>', 'workflows per floor variant (0: no floor)', nonNegativeInt, 3_000)
+    .option('--floor-in-flight <n>', 'floor workflows open at once', positiveInt, 200)
     .option('--json', 'print the result as one JSON object on the last line')
     .option('--out <dir>', 'where the result file is written', join(packageRoot, 'bench', 'results'))
     .option('--temporal-address <host:port>', 'use this Temporal server instead of starting one (its CPU is then not measured)')
@@ -572,6 +615,8 @@ export async function main(argv: string[]): Promise<void> {
     messages: number;
     keys?: number;
     steadySeconds: number;
+    floorWorkflows: number;
+    floorInFlight: number;
     json?: boolean;
     out: string;
     temporalAddress?: string;
@@ -588,6 +633,8 @@ export async function main(argv: string[]): Promise<void> {
     out: opts.out,
     temporal: opts.temporalAddress ? { env: { TEMPORAL_ADDRESS: opts.temporalAddress }, describe: `existing at ${opts.temporalAddress}` } : undefined,
     baseline: true,
+    floorWorkflows: opts.floorWorkflows,
+    floorInFlight: opts.floorInFlight,
     sharedProcess: Boolean(opts.sharedProcess),
     serverArgs: opts.serverArg,
     postgresUrl: process.env.BENCH_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres',

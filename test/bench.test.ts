@@ -42,18 +42,20 @@ describe('the benchmark', () => {
     assert.match(findProblems(stuck, held).join('\n'), /1 of 4 messages did not complete \(3:dead\)/);
   });
 
-  for (const [shared, target] of [
-    [false, 'synced'],
-    [true, 'synced'],
-    [false, 'postgres'],
-    [false, 'mysql'],
+  // The floor once: its four processes cost seconds each, and they are the same whatever the pipeline's mode.
+  for (const [shared, target, floor] of [
+    [false, 'synced', true],
+    [true, 'synced', false],
+    [false, 'postgres', false],
+    [false, 'mysql', false],
   ] as const) {
-    const setup = `${shared ? 'the worker and the dispatcher in one dev process (eager start)' : 'the worker and the dispatcher as two processes'}${target === 'synced' ? '' : `, into a user's table in ${target}`}`;
+    const setup = `${shared ? 'the worker and the dispatcher in one dev process (eager start)' : 'the worker and the dispatcher as two processes'}${target === 'synced' ? '' : `, into a user's table in ${target}`}${floor ? ', and the floor' : ''}`;
     it(`runs end to end at a tiny size with ${setup}, reports every figure as JSON on its last line and writes the result file`, async function () {
-      this.timeout(60_000);
+      this.timeout(floor ? 120_000 : 60_000);
       const out = mkdtempSync(join(tmpdir(), 'outbox-sync-bench-test-'));
       try {
         const args = ['--messages', '40', '--steady-seconds', '2', '--json', '--out', out, '--temporal-address', getStack().temporalAddress, '--target', target];
+        args.push('--floor-workflows', floor ? '20' : '0');
         if (shared) args.push('--shared-process');
         const stdout = await new Promise<string>((resolve, reject) =>
           execFile(process.execPath, [join(packageRoot, 'dist', 'bench', 'run.js'), ...args], { maxBuffer: 10 * 2 ** 20 }, (err, output, stderr) =>
@@ -72,6 +74,20 @@ describe('the benchmark', () => {
         assert.ok(result.peakRssMiB.worker > 0 && result.drain.cpuPer1000.worker >= 0, 'cost measured');
         assert.equal(result.peakRssMiB.dispatcher === null, shared, 'the dispatcher measured on its own only as a process of its own');
         assert.match(stdout, /\| pipeline \/ baseline \|/);
+        if (floor) {
+          // Each variant ran its 20 workflows to their end on the same server; the server given by address is not ours to measure.
+          assert.deepEqual(
+            result.floor.runs.map((f: { workflow: string; eager: boolean }) => `${f.workflow}${f.eager ? ' eager' : ''}`),
+            ['floorEmpty', 'floorTwoLocalSteps', 'floorEmpty eager', 'floorTwoLocalSteps eager'],
+          );
+          for (const f of result.floor.runs) assert.ok(f.workflows === 20 && f.rate > 0 && f.processCpuMs > 0 && f.temporalCpuMs === null, JSON.stringify(f));
+          const nonEagerTwoSteps = result.floor.runs[1];
+          assert.equal(result.floorRatio, Math.round((result.drain.rate / nonEagerTwoSteps.rate) * 100) / 100, 'the drain held against its own mode (non-eager) floor');
+          assert.match(stdout, /\| drain \/ its floor \(two local activities, non-eager\) \| \*\*\d+ %\*\* \|/);
+        } else {
+          assert.equal(result.floor, null);
+          assert.equal(result.floorRatio, null);
+        }
         assert.equal(readdirSync(out).filter((f) => f.endsWith('.json')).length, 1);
       } finally {
         rmSync(out, { recursive: true, force: true });
