@@ -215,11 +215,11 @@ async function floorProcess(options: FloorProcessOptions): Promise<void> {
   };
 
   await worker.runUntil(async () => {
-    await run(0, WARM_UP);
+    await run(0, Math.min(WARM_UP, options.workflows));
     console.log(MEASURING);
     const cpu = process.cpuUsage();
     const start = process.hrtime.bigint();
-    await run(WARM_UP, options.workflows);
+    await run(Math.min(WARM_UP, options.workflows), options.workflows);
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const used = process.cpuUsage(cpu);
     const result: FloorProcessResult = { seconds, cpuSeconds: (used.user + used.system) / 1e6 };
