@@ -40,6 +40,19 @@ const file = z.string().refine(
   { message: 'is not a readable file' },
 );
 
+/**
+ * A number of seconds, or empty for none (what it sets is then off). Zero is refused rather than read as
+ * "off", so that a slip never turns a check off unnoticed.
+ */
+const optionalSeconds = (max: number) =>
+  z.union([z.string(), z.number()]).transform((value, ctx): number | null => {
+    if (value === '') return null;
+    const parsed = int(1, max).safeParse(value);
+    if (parsed.success) return parsed.data;
+    ctx.addIssue({ code: 'custom', message: `must be a whole number of seconds from 1 to ${max}, or unset for none` });
+    return z.NEVER;
+  });
+
 const flag = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'must be true or false' })
   .transform((value) => value === true || value === 'true' || value === '1');
@@ -130,6 +143,11 @@ const settings = {
   pollIntervalMs: ['OUTBOX_SYNC_POLL_MS', int(10, 3_600_000), 1_000],
   /** How often a dispatcher's publisher looks for transitions to append to the success and failure streams. */
   publishIntervalMs: ['OUTBOX_SYNC_STREAM_PUBLISH_MS', int(10, 3_600_000), 100],
+  /**
+   * The SLA: a message not completed this long after it was created (or sent again by an operator) is
+   * overdue. Empty: no SLA.
+   */
+  slaSeconds: ['OUTBOX_SYNC_SLA_SECONDS', optionalSeconds(31_536_000), ''],
   cacheTtlSeconds: ['OUTBOX_SYNC_CACHE_TTL_SECONDS', int(1, 31_536_000), 86_400],
   maxDataBytes: ['OUTBOX_SYNC_MAX_DATA_BYTES', int(2, 64 * 1024 * 1024), 256 * 1024],
   /** Temporal's retries of one activity within one execution. */

@@ -84,6 +84,7 @@ describe('settings (loadConfig)', () => {
       uiTokens: [],
       uiOperators: [],
       maxInFlight: 1_000,
+      slaSeconds: null,
       targetsFile: '',
       targetPoolSize: 10,
       targets: null,
@@ -146,6 +147,14 @@ describe('settings (loadConfig)', () => {
     it('refuses OUTBOX_SYNC_LOG_LEVEL=loud and OUTBOX_SYNC_LOG_FORMAT=xml, naming the choices', () => {
       assert.match(configError({ OUTBOX_SYNC_LOG_LEVEL: 'loud' }), /^OUTBOX_SYNC_LOG_LEVEL: must be one of trace, debug, info, warn, error, fatal, silent/);
       assert.match(configError({ OUTBOX_SYNC_LOG_FORMAT: 'xml' }), /^OUTBOX_SYNC_LOG_FORMAT: must be json, pretty or auto/);
+    });
+
+    it('refuses an OUTBOX_SYNC_SLA_SECONDS that is not a whole number of seconds, or is 0; takes one that is, and none when unset', () => {
+      for (const value of ['5m', '0', '-1', '1.5', '31536001']) {
+        assert.equal(configError({ OUTBOX_SYNC_SLA_SECONDS: value }), `OUTBOX_SYNC_SLA_SECONDS: must be a whole number of seconds from 1 to 31536000, or unset for none (got "${value}")`);
+      }
+      assert.equal(loadConfig({ OUTBOX_SYNC_SLA_SECONDS: '300' }).slaSeconds, 300);
+      assert.equal(loadConfig({ OUTBOX_SYNC_SLA_SECONDS: '' }).slaSeconds, null);
     });
 
     it('refuses OUTBOX_SYNC_METRICS_ADDRESS=9464, which has no host', () => {
