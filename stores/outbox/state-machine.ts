@@ -304,6 +304,12 @@ export type Progress = (done: number, total: number) => void;
 /** Rows per statement in bulk operations: short transactions that do not hold many locks for long. */
 export const BULK_BATCH = 5_000;
 
+/**
+ * What sending a message back to pending (an operator's retry, verify --repair) sets besides its status:
+ * its SLA counts from now, and it may become overdue (and be notified) again (overdue.ts).
+ */
+const RESENT = 'resent_at = now(), overdue_at = NULL';
+
 /** Which messages a retry is about: these ids, every message of a status, or those a filter matches. */
 export type RetrySelection = { ids: number[] } | { status: 'dead' | 'failed' } | { filter: MessageFilter };
 
@@ -327,7 +333,7 @@ export async function retryMessages(db: Queryable, select: RetrySelection, optio
       if (actor !== null) await client.query(`SELECT set_config('outbox_sync.actor', $1, true)`, [actor]);
       const { rows } = await client.query<{ id: string }>(
         `UPDATE outbox_messages
-            SET status = 'pending', executions = 0, next_run_at = now(), updated_at = now()
+            SET status = 'pending', executions = 0, next_run_at = now(), updated_at = now(), ${RESENT}
           WHERE ${where} AND status IN ('dead', 'failed')
       RETURNING id`,
         params,
@@ -369,7 +375,7 @@ export async function repairMessages(db: Queryable, ids: readonly number[]): Pro
       await client.query(`SELECT set_config('outbox_sync.actor', 'repair', true)`);
       const { rows } = await client.query<{ id: string }>(
         `UPDATE outbox_messages
-            SET status = 'pending', overwrite = true, executions = 0, next_run_at = now(), updated_at = now()
+            SET status = 'pending', overwrite = true, executions = 0, next_run_at = now(), updated_at = now(), ${RESENT}
           WHERE id = ANY($1::bigint[]) AND status = 'completed'
       RETURNING id`,
         [ids.slice(at, at + BULK_BATCH)],

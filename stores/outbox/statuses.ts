@@ -22,6 +22,12 @@ export type MessageStatus = (typeof MessageStatus)[keyof typeof MessageStatus];
 
 export const ALL_STATUSES: readonly MessageStatus[] = Object.values(MessageStatus);
 
+/**
+ * The statuses of a message not done yet, in which it can be overdue (past the SLA, overdue.ts). Dead is
+ * not one: it has a notification of its own, and nothing runs it until an operator does.
+ */
+export const OPEN_STATUSES: readonly MessageStatus[] = [MessageStatus.pending, MessageStatus.processing, MessageStatus.failed];
+
 /** Why an execution failed: a transient fault may pass on another execution, a permanent one will not. */
 export const FailureKind = Object.freeze({ transient: 'transient', permanent: 'permanent' } as const);
 export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind];

@@ -1,6 +1,7 @@
 /**
  * The transitions the success and failure streams carry, read from the outbox's own record of them
- * (outbox_message_history, written by the trigger behind every status change in state-machine.ts), and
+ * (outbox_message_history, written by the trigger behind every status change in state-machine.ts, and by
+ * the SLA's sweep when a message becomes overdue), and
  * the cursor that says how far they have been appended (outbox_stream_cursor, migration 004).
  *
  * Why (xid, id) and a horizon, not the history id alone: ids are taken when a row is inserted, but rows
@@ -15,7 +16,14 @@ import type pg from 'pg';
 import { inTransaction } from '../postgres/transaction';
 import type { Queryable } from '../postgres/queryable';
 
-/** One transition to completed, failed or dead, as the streams carry it. */
+/**
+ * What the streams carry, as SQL: the transitions to completed, failed and dead, and the rows the SLA's
+ * sweep writes when a message becomes overdue (stores/outbox/overdue.ts). The publisher's index
+ * (migration 007) has this very predicate, so that its scans can use it.
+ */
+const STREAMED_STATUSES = `('completed', 'failed', 'dead', 'overdue')`;
+
+/** One transition to completed, failed or dead, or a message become overdue, as the streams carry it. */
 export interface PublishedTransition {
   /** The history row's id: unique per transition, the same on every repeat of its entry. */
   transition: string;
@@ -23,7 +31,8 @@ export interface PublishedTransition {
   entity: string;
   key: string;
   version: string;
-  status: 'completed' | 'failed' | 'dead';
+  /** `overdue` is not a status: the message passed its SLA in the status it still holds. */
+  status: 'completed' | 'failed' | 'dead' | 'overdue';
   /** The execution it ended (the message's `executions` then). */
   attempt: number;
   error: string | null;
@@ -71,7 +80,7 @@ export async function publishTransitions(
 async function hasTransitionsToPublish(db: Queryable): Promise<boolean> {
   const { rowCount } = await db.query(
     `SELECT h.id FROM outbox_message_history h
-      WHERE h.to_status IN ('completed', 'failed', 'dead')
+      WHERE h.to_status IN ${STREAMED_STATUSES}
         AND (h.xid, h.id) > ((SELECT last_xid FROM outbox_stream_cursor), (SELECT last_history_id FROM outbox_stream_cursor))
         AND h.xid < pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY h.xid, h.id
@@ -108,7 +117,7 @@ async function readAfterCursor(db: Queryable, limit: number): Promise<(Published
             h.to_status, h.executions, h.error, h.actor, h.at
        FROM outbox_message_history h
        JOIN outbox_messages m ON m.id = h.message_id
-      WHERE h.to_status IN ('completed', 'failed', 'dead')
+      WHERE h.to_status IN ${STREAMED_STATUSES}
         AND (h.xid, h.id) > ($1::xid8, $2::bigint)
         AND h.xid < pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY h.xid, h.id
@@ -141,14 +150,14 @@ async function advanceCursor(db: Queryable, last: PublishedTransition & { xid: s
 export const STREAMS_CAUGHT_UP = `NOT EXISTS (
   SELECT 1 FROM outbox_stream_cursor c
     JOIN outbox_message_history h ON (h.xid, h.id) > (c.last_xid, c.last_history_id)
-   WHERE h.message_id = outbox_messages.id AND h.to_status IN ('completed', 'failed', 'dead'))`;
+   WHERE h.message_id = outbox_messages.id AND h.to_status IN ${STREAMED_STATUSES})`;
 
 /** How far the streams have come: the cursor, and how many transitions wait behind it. */
 export async function readStreamCursor(db: Queryable): Promise<{ lastXid: string; lastHistoryId: string; publishedAt: Date | null; waiting: number }> {
   const { rows } = await db.query<{ last_xid: string; last_history_id: string; published_at: Date | null; waiting: number }>(
     `SELECT c.last_xid::text AS last_xid, c.last_history_id::text AS last_history_id, c.published_at,
             (SELECT count(*)::int FROM outbox_message_history h
-              WHERE h.to_status IN ('completed', 'failed', 'dead') AND (h.xid, h.id) > (c.last_xid, c.last_history_id)) AS waiting
+              WHERE h.to_status IN ${STREAMED_STATUSES} AND (h.xid, h.id) > (c.last_xid, c.last_history_id)) AS waiting
        FROM outbox_stream_cursor c`,
   );
   const row = rows[0]!;
