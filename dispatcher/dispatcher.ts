@@ -1,14 +1,15 @@
 /**
- * The dispatcher turns claimed messages into workflow executions. One process runs four duties, each a
+ * The dispatcher turns claimed messages into workflow executions. One process runs five duties, each a
  * module of its own:
  * - dispatch.ts: claim pending messages (pending → processing) and start one workflow each;
  * - redrive.ts: run failed messages again once their backoff has passed (failed → processing), and declare
  *   dead those out of executions;
  * - reconcile.ts: for a message left in processing past its lease, ask Temporal whether its workflow runs;
  *   if it does not, start a new execution;
- * - publish.ts: append every transition to completed, failed and dead to the success or failure stream,
- *   from the outbox's record of transitions.
- * This class runs the first three in a loop woken by NOTIFY or the poll interval, and the publisher in a
+ * - overdue.ts: with an SLA, mark the messages not completed within it, once each, for the failure stream;
+ * - publish.ts: append every transition to completed, failed and dead, and every message become overdue,
+ *   to the success or failure stream, from the outbox's record of transitions.
+ * This class runs the first four in a loop woken by NOTIFY or the poll interval, and the publisher in a
  * loop of its own, so that Redis being slow or down never holds up claiming. Many dispatchers may run at
  * once: claims use SKIP LOCKED, and a start is idempotent by workflow id (USE_EXISTING while a run is
  * open), so a message never has two live executions; one publisher at a time holds the streams' cursor.
@@ -24,6 +25,8 @@ import { dispatchPending } from './dispatch';
 import { OutageReport, publishStreams, PUBLISH_BATCH, type StreamsTarget } from './publish';
 import { reconcileExpired, type Reconciliation } from './reconcile';
 import { redriveFailed } from './redrive';
+import { sweepOverdue } from './overdue';
+import type { OverdueMessage } from '../stores/outbox/overdue';
 import { Starter, type StartSettings } from './start-execution';
 
 export interface DispatcherSettings extends StartSettings {
@@ -35,6 +38,8 @@ export interface DispatcherSettings extends StartSettings {
   maxInFlight: number;
   /** How often the publisher looks for transitions to append to the streams (sooner while it has a backlog). */
   publishIntervalMs: number;
+  /** The SLA (OUTBOX_SYNC_SLA_SECONDS): messages not completed this long after they were sent are overdue; null or absent: none. */
+  slaSeconds?: number | null;
   /** The mapping of entities to target databases, for the metrics' `target` label; null: all to the default. */
   targets?: TargetsMapping | null;
   /**
@@ -54,6 +59,8 @@ export interface DispatcherLogger {
 export interface DispatcherSignals {
   /** Messages moved to processing, and by which duty. */
   claimed: [messages: ClaimedMessage[], by: 'dispatch' | 'redrive'];
+  /** The SLA's sweep marked these messages overdue. */
+  overdue: [messages: OverdueMessage[]];
   /** The reconciler dealt with a message whose lease had ended. */
   reconciled: [event: { messageId: number; execution: number; action: Reconciliation }];
   /** One pass of the loop is over. */
@@ -142,6 +149,11 @@ export class Dispatcher {
     return reconcileExpired(this.duty);
   }
 
+  /** One sweep of the SLA: see overdue.ts. Returns the messages it marked overdue. */
+  sweepOverdueOnce(): Promise<OverdueMessage[]> {
+    return sweepOverdue(this.duty);
+  }
+
   /** One publisher pass: see publish.ts. Throws when Redis or the outbox fails it (the cursor stays). */
   async publishOnce(limit = PUBLISH_BATCH): Promise<PublishPass> {
     if (!this.streams) throw new Error('this dispatcher has no streams to publish to');
@@ -183,9 +195,12 @@ export class Dispatcher {
       let failed = false;
       try {
         claimed = await this.dispatchOnce();
-        // Redrive and reconcile at most once per poll interval, however busy dispatching is.
+        // Sweep, redrive and reconcile at most once per poll interval, however busy dispatching is. The
+        // sweep first: it needs only the outbox, so Temporal being down (which fails the reconciler's
+        // checks) never keeps it from marking what that outage makes late.
         if (Date.now() - this.lastMaintenance >= this.settings.pollIntervalMs) {
           this.lastMaintenance = Date.now();
+          await this.sweepOverdueOnce();
           claimed += await this.redriveOnce();
           await this.reconcileOnce();
         }

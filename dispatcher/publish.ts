@@ -27,13 +27,14 @@ export class AppendFailed extends Error {
 
 /**
  * The publisher: appends every transition to completed (success stream), failed or dead (failure stream)
- * — whoever made it: the activities, the redriver, the reconciler, an operator — from the outbox's own
- * record of transitions, behind a cursor kept in the outbox (stores/outbox/stream-cursor.ts). It is the
- * only writer of the streams, so that whatever Redis did meanwhile, every transition is appended at least
- * once: while Redis does not answer the cursor stays, and once it answers the transitions that waited go
- * out in order. An entry is repeated only when the cursor's move is lost after its append (a crash, a
- * dropped connection), with the same `transition`. One publisher per outbox at a time; a dispatcher whose
- * pass finds another one at it skips its turn.
+ * — whoever made it: the activities, the redriver, the reconciler, an operator — and every message the
+ * SLA's sweep found overdue (failure stream, status `overdue`), from the outbox's own record of
+ * transitions, behind a cursor kept in the outbox (stores/outbox/stream-cursor.ts). It is the only writer
+ * of the streams, so that whatever Redis did meanwhile, every transition is appended at least once: while
+ * Redis does not answer the cursor stays, and once it answers the transitions that waited go out in order.
+ * An entry is repeated only when the cursor's move is lost after its append (a crash, a dropped
+ * connection), with the same `transition`. One publisher per outbox at a time; a dispatcher whose pass
+ * finds another one at it skips its turn.
  */
 export async function publishStreams({ pool }: Pick<Duty, 'pool'>, streams: StreamsTarget, limit = PUBLISH_BATCH): Promise<PublishPass> {
   return publishTransitions(pool, limit, async (transitions) => {

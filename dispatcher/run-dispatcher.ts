@@ -19,6 +19,7 @@ export function dispatcherSettings(config: Config): DispatcherSettings {
     claimBatchSize: config.claimBatchSize,
     pollIntervalMs: config.pollIntervalMs,
     publishIntervalMs: config.publishIntervalMs,
+    slaSeconds: config.slaSeconds,
     leaseMs: config.leaseMs,
     maxExecutions: config.maxExecutions,
     maxInFlight: config.maxInFlight,
