@@ -62,7 +62,7 @@ export async function runDispatcher(config: Config): Promise<void> {
     temporal = await waitFor(temporalServer(config), logger, stop.signal);
     outbox = new pg.Pool(pgSettings(config.outboxDatabaseUrl, { max: 4 }));
     outbox.on('error', () => undefined); // an idle connection the server dropped; the pool replaces it
-    registerOutboxGauges(outbox);
+    registerOutboxGauges(outbox, config);
     redis = openRedis(config);
     const streams = streamsTarget(config, new Cache(redis, config.redisPrefix, config.cacheTtlSeconds * 1000));
     const dispatcher = new Dispatcher(outbox, temporal.client, dispatcherSettings(config), dispatcherLogger(logger), pipelineMetrics(), streams);

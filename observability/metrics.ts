@@ -83,13 +83,16 @@ export function waitingGauge(): client.Gauge<'dependency'> {
   return metric(config.name, () => new client.Gauge(config));
 }
 
-/** Counts by status and the oldest pending message's age, read from the outbox at each scrape. */
-export function registerOutboxGauges(outbox: pg.Pool): void {
+/**
+ * Counts by status, the oldest pending message's age and the overdue messages (under this process's
+ * OUTBOX_SYNC_SLA_SECONDS), read from the outbox at each scrape.
+ */
+export function registerOutboxGauges(outbox: pg.Pool, sla: { slaSeconds: number | null }): void {
   if (registry.getSingleMetric('outbox_sync_messages')) return;
-  // The three gauges are collected side by side; one outbox read per scrape serves them all.
+  // The gauges are collected side by side; one outbox read per scrape serves them all.
   let reading: { at: number; status: Promise<OutboxStatus | null> } | undefined;
   const read = () => {
-    if (!reading || Date.now() - reading.at > 1_000) reading = { at: Date.now(), status: readStatus(outbox).catch(() => null) };
+    if (!reading || Date.now() - reading.at > 1_000) reading = { at: Date.now(), status: readStatus(outbox, { slaSeconds: sla.slaSeconds }).catch(() => null) };
     return reading.status;
   };
   new client.Gauge({
@@ -105,6 +108,14 @@ export function registerOutboxGauges(outbox: pg.Pool): void {
     async collect() {
       const status = await read();
       if (status) this.set(status.oldestPendingSeconds);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_sync_overdue_messages',
+    help: 'Messages not completed within the SLA (OUTBOX_SYNC_SLA_SECONDS) after they were sent: pending, processing or failed; 0 without an SLA.',
+    async collect() {
+      const status = await read();
+      if (status) this.set(status.overdue);
     },
   });
   new client.Gauge({

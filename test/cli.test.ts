@@ -230,7 +230,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
     it('prints zero counts and no age for an empty outbox', async () => {
       const run = await cli(['status', '--json']);
       assert.equal(run.code, 0, run.stderr);
-      assert.equal(run.stdout, '{"counts":{"pending":0,"processing":0,"completed":0,"failed":0,"dead":0},"oldestPendingSeconds":0}\n');
+      assert.equal(run.stdout, '{"counts":{"pending":0,"processing":0,"completed":0,"failed":0,"dead":0},"oldestPendingSeconds":0,"overdue":0,"slaSeconds":null}\n');
     });
 
     it('prints the count of each status and the age of the oldest pending message as JSON', async () => {
@@ -247,7 +247,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
 
       const run = await cli(['status', '--json']);
       assert.equal(run.code, 0, run.stderr);
-      const match = /^\{"counts":\{"pending":2,"processing":1,"completed":3,"failed":1,"dead":1\},"oldestPendingSeconds":(\d+)\}\n$/.exec(run.stdout);
+      const match = /^\{"counts":\{"pending":2,"processing":1,"completed":3,"failed":1,"dead":1\},"oldestPendingSeconds":(\d+),"overdue":0,"slaSeconds":null\}\n$/.exec(run.stdout);
       assert.ok(match, run.stdout);
       const age = Number(match[1]);
       assert.ok(age >= 3600 && age < 3600 + 60, `oldest pending is about an hour old, got ${age} s`);

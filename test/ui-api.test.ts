@@ -153,7 +153,7 @@ describe('ui: the outbox page server', () => {
       await pipeline.stores.outbox.query(`UPDATE outbox_messages SET created_at = now() - interval '90 seconds' WHERE status = 'pending'`);
       const answer = await call('/api/status');
       assert.equal(answer.statusCode, 200);
-      assert.deepEqual(answer.body, await readStatus(pipeline.stores.outbox));
+      assert.deepEqual(answer.body, await readStatus(pipeline.stores.outbox, pipeline.config));
       assert.deepEqual(answer.body.counts, { pending: 2, processing: 1, completed: 1, failed: 1, dead: 1 });
       assert.ok(answer.body.oldestPendingSeconds >= 90);
     });
@@ -522,7 +522,7 @@ describe('ui: the outbox page server', () => {
       const base = `http://127.0.0.1:${port}`;
       assert.equal((await fetch(`${base}/api/status`)).status, 401);
       const status = await fetch(`${base}/api/status`, { headers: { authorization: `Bearer ${BOB}` } });
-      assert.deepEqual(await status.json(), await readStatus(pipeline.stores.outbox));
+      assert.deepEqual(await status.json(), await readStatus(pipeline.stores.outbox, pipeline.config));
       child.kill('SIGTERM');
       assert.equal(await exited, 0, output);
       assert.match(output, /outbox page stopped/);

@@ -13,10 +13,11 @@ export function registerDrain(program: Command): void {
     .option('--json', 'print the final counts as JSON, like status --json')
     .action(async (opts: { timeout: string; json?: boolean }) => {
       const timeoutMs = parseDuration(opts.timeout, '--timeout');
-      await withStores(loadConfig(), async ({ outbox }) => {
+      const config = loadConfig();
+      await withStores(config, async ({ outbox }) => {
         const bar = progressBar('draining');
         const deadline = Date.now() + timeoutMs;
-        let status = await readStatus(outbox);
+        let status = await readStatus(outbox, config);
         const open = () => status.counts.pending + status.counts.processing + status.counts.failed;
         let total = open();
         try {
@@ -24,7 +25,7 @@ export function registerDrain(program: Command): void {
             total = Math.max(total, open());
             bar.update(total - open(), total);
             await new Promise((r) => setTimeout(r, 500));
-            status = await readStatus(outbox);
+            status = await readStatus(outbox, config);
           }
           bar.update(total - open(), total);
         } finally {

@@ -38,7 +38,7 @@ export async function runDev(settings: Config, options: { demo: boolean; dataDir
   if (options.demo) config = await prepareDemoTargets(config, resolve(options.dataDir), (line) => logger.info(line));
 
   const stores = openStores(config);
-  registerOutboxGauges(stores.outbox);
+  registerOutboxGauges(stores.outbox, config);
   const metricsServer = await startMetrics(config, logger);
   const metrics = pipelineMetrics();
   const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(config));

@@ -19,7 +19,7 @@ export async function runIngest(config: Config): Promise<void> {
   outbox.on('error', () => undefined); // an idle connection the server dropped; the pool replaces it
   const logger = createLogger(config, 'ingest');
   collectProcessMetrics();
-  registerOutboxGauges(outbox);
+  registerOutboxGauges(outbox, config);
   const app = buildIngestServer({ outbox }, config, {
     onInternalError: (err) => logger.error({ error: (err as Error)?.message ?? String(err) }, 'request failed'),
     onUnavailable: (reason) => logger.warn(reason),

@@ -4,7 +4,7 @@
  *
  *   POST/DELETE /api/session        sign in (token → cookie) / out
  *   GET  /api/me                    who is signed in, whether they may retry, the Temporal UI address
- *   GET  /api/status                counts per status and the oldest pending message (as `status --json`)
+ *   GET  /api/status                counts per status, the oldest pending message, the overdue ones (as `status --json`)
  *   GET  /api/activity              the last hour by minute: completed, failed, latency percentiles
  *   GET  /api/messages              filtered, newest first, a page at a time, with the total matching
  *   GET  /api/messages/:id          the message, its status history and its Temporal executions
@@ -41,7 +41,7 @@ import { runUrl, workflowUrl } from '../../temporal/ui-links';
 import { canAct, installUiAuth, operatorsOnly } from './auth';
 import type * as wire from './wire';
 
-export type UiSettings = Pick<Config, 'uiTokens' | 'uiOperators' | 'temporalUiUrl' | 'temporalNamespace' | 'targets'>;
+export type UiSettings = Pick<Config, 'uiTokens' | 'uiOperators' | 'temporalUiUrl' | 'temporalNamespace' | 'targets' | 'slaSeconds'>;
 
 export interface UiStores {
   outbox: pg.Pool;
@@ -109,7 +109,7 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
         temporalUiUrl: config.temporalUiUrl,
       }));
 
-      api.get('/status', async (): Promise<wire.OutboxStatus> => readStatus(stores.outbox));
+      api.get('/status', async (): Promise<wire.OutboxStatus> => readStatus(stores.outbox, { slaSeconds: config.slaSeconds }));
 
       api.get('/activity', async (): Promise<wire.Activity> => ({
         minutes: (await readActivity(stores.outbox)).map((m) => ({ ...m, at: m.at.toISOString() })),

@@ -28,10 +28,14 @@ export interface Me {
   temporalUiUrl: string;
 }
 
-/** GET /api/status: counts per status and the age of the oldest pending message (0 when none is). */
+/** GET /api/status: counts per status, the age of the oldest pending message (0 when none is), the overdue ones. */
 export interface OutboxStatus {
   counts: Record<MessageStatus, number>;
   oldestPendingSeconds: number;
+  /** Pending, processing or failed past the SLA; 0 without one. */
+  overdue: number;
+  /** OUTBOX_SYNC_SLA_SECONDS; null: no SLA. */
+  slaSeconds: number | null;
 }
 
 export interface Latency {

@@ -6,6 +6,7 @@ import { BULK_BATCH, CLAIMED_COLUMNS, NOW, countWhere, toClaimed, type ClaimedMe
 import type { Op } from './validate';
 import type { Queryable } from '../postgres/queryable';
 import { STREAMS_CAUGHT_UP } from './stream-cursor';
+import { overdueCondition } from './overdue';
 
 /** A stored message, as the activities and `inspect` read it. */
 export interface OutboxMessage {
@@ -76,19 +77,37 @@ export async function readMessages(db: Queryable, ids: readonly number[]): Promi
 export interface OutboxStatus {
   counts: Record<MessageStatus, number>;
   oldestPendingSeconds: number;
+  /** Messages past the SLA and not completed (pending, processing or failed); 0 without an SLA. */
+  overdue: number;
+  /** The SLA the count was made with (OUTBOX_SYNC_SLA_SECONDS); null: none. */
+  slaSeconds: number | null;
 }
 
-/** Counts per status and the age of the oldest pending message (0 when none is pending). */
-export async function readStatus(db: Queryable): Promise<OutboxStatus> {
+export interface StatusOptions extends At {
+  /** The SLA, OUTBOX_SYNC_SLA_SECONDS; null: none, and nothing is overdue. */
+  slaSeconds: number | null;
+}
+
+/**
+ * Counts per status, the age of the oldest pending message (0 when none is pending), and how many
+ * messages are overdue (overdue.ts), counted in the same scan as the statuses.
+ */
+export async function readStatus(db: Queryable, { slaSeconds, now }: StatusOptions): Promise<OutboxStatus> {
   const counts = { pending: 0, processing: 0, completed: 0, failed: 0, dead: 0 } as Record<MessageStatus, number>;
-  const { rows } = await db.query<{ status: MessageStatus; n: string }>(
-    'SELECT status, count(*) AS n FROM outbox_messages GROUP BY status',
+  const { rows } = await db.query<{ status: MessageStatus; n: string; overdue: string }>(
+    `SELECT status, count(*) AS n, count(*) FILTER (WHERE ${overdueCondition('$1', NOW(2))}) AS overdue
+       FROM outbox_messages GROUP BY status`,
+    [slaSeconds, now ?? null],
   );
-  for (const row of rows) counts[row.status] = Number(row.n);
+  let overdue = 0;
+  for (const row of rows) {
+    counts[row.status] = Number(row.n);
+    overdue += Number(row.overdue);
+  }
   const oldest = await db.query<{ age: number | null }>(
     `SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox_messages WHERE status = 'pending'`,
   );
-  return { counts, oldestPendingSeconds: Math.max(0, Math.round(oldest.rows[0]?.age ?? 0)) };
+  return { counts, oldestPendingSeconds: Math.max(0, Math.round(oldest.rows[0]?.age ?? 0)), overdue, slaSeconds };
 }
 
 function toMessage(row: Record<string, any>): OutboxMessage {
