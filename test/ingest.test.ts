@@ -237,6 +237,7 @@ describe('ingest: the HTTP server for devices, over real HTTP', () => {
       temporalUi: null,
       target: { database: 'TARGET_DATABASE_URL', table: 'synced_records' },
       completedAt: null,
+      overdueAt: null,
     });
     assert.ok(Date.parse(createdAt) <= Date.parse(updatedAt));
     assert.equal(answer.body.data, undefined, 'the data is not echoed');

@@ -183,7 +183,7 @@ describe('ui: the outbox page server', () => {
       assert.equal(all.next, null);
       const [first] = all.messages;
       assert.deepEqual(Object.keys(first).sort(), [
-        'attempts', 'createdAt', 'entity', 'id', 'key', 'lastError', 'lastErrorKind', 'source', 'status', 'temporalUrl', 'updatedAt', 'workflowId',
+        'attempts', 'createdAt', 'entity', 'id', 'key', 'lastError', 'lastErrorKind', 'overdueAt', 'source', 'status', 'temporalUrl', 'updatedAt', 'workflowId',
       ]);
       assert.equal(first.workflowId, `wf-${e}`);
       assert.equal(first.temporalUrl, `http://127.0.0.1:8233/namespaces/default/workflows/wf-${e}`);
@@ -312,7 +312,7 @@ describe('ui: the outbox page server', () => {
         { ...message, createdAt: undefined, updatedAt: undefined, availableAt: undefined },
         {
           id, source: 'shop', entity: 'order', key: '42', op: 'upsert', version: '7', data: { total: 9.5 }, idempotencyKey: 'pay-42',
-          status: 'pending', attempts: 0, lastError: null, lastErrorKind: null, workflowId: null, completedAt: null, temporalUrl: null,
+          status: 'pending', attempts: 0, lastError: null, lastErrorKind: null, workflowId: null, completedAt: null, overdueAt: null, temporalUrl: null,
           target: { database: 'TARGET_DATABASE_URL', table: 'synced_records' },
           createdAt: undefined, updatedAt: undefined, availableAt: undefined,
         },

@@ -3,7 +3,7 @@
  * token names the source its messages are stored under and the only source whose messages it may read.
  *
  *   POST /v1/messages       one message (an object) or a batch (an array, stored all or none) → 202
- *   GET  /v1/messages/:id   status, attempts, last error, workflow id, timestamps, Temporal UI link
+ *   GET  /v1/messages/:id   status, attempts, last error, workflow id, timestamps (overdue too), Temporal UI link
  *   GET  /healthz           200 when the outbox database answers, 503 naming what is down
  *   GET  /metrics           Prometheus text from prom-client's default registry
  *   GET  /v1/openapi.json   the OpenAPI document of the routes above, generated from their schemas
@@ -164,6 +164,7 @@ export function buildIngestServer(stores: IngestStores, config: IngestSettings, 
           createdAt: message.createdAt.toISOString(),
           updatedAt: message.updatedAt.toISOString(),
           completedAt: message.completedAt?.toISOString() ?? null,
+          overdueAt: message.overdueAt?.toISOString() ?? null,
         });
       });
     },

@@ -64,7 +64,7 @@ export const SHARED_SCHEMAS = [
     type: 'object',
     description: 'A message as the outbox holds it now, without its data.',
     additionalProperties: false,
-    required: ['id', 'source', 'entity', 'key', 'op', 'version', 'target', 'status', 'attempts', 'lastError', 'workflowId', 'temporalUi', 'createdAt', 'updatedAt', 'completedAt'],
+    required: ['id', 'source', 'entity', 'key', 'op', 'version', 'target', 'status', 'attempts', 'lastError', 'workflowId', 'temporalUi', 'createdAt', 'updatedAt', 'completedAt', 'overdueAt'],
     properties: {
       id: { type: 'integer', minimum: 1 },
       source: { type: 'string' },
@@ -87,6 +87,7 @@ export const SHARED_SCHEMAS = [
       createdAt: { type: 'string', format: 'date-time' },
       updatedAt: { type: 'string', format: 'date-time' },
       completedAt: { type: ['string', 'null'], format: 'date-time' },
+      overdueAt: { type: ['string', 'null'], format: 'date-time', description: 'when it passed the SLA (OUTBOX_SYNC_SLA_SECONDS), once per sending; null if it has not' },
     },
   },
 ] as const;

@@ -73,6 +73,8 @@ export interface MessageRow {
   workflowId: string | null;
   createdAt: string;
   updatedAt: string;
+  /** When it passed its SLA, once per sending; null if it has not. */
+  overdueAt: string | null;
   /** The workflow in Temporal's UI; null before the message was first dispatched. */
   temporalUrl: string | null;
 }
@@ -100,11 +102,14 @@ export interface Message extends MessageRow {
   target: { database: string; table: string };
 }
 
-/** One change of a message's status; the first is its creation (from null to pending). */
+/**
+ * One change of a message's status; the first is its creation (from null to pending). `overdue` is not a
+ * status: the moment the message passed its SLA, in the status `from` names, which it kept.
+ */
 export interface HistoryEntry {
   at: string;
   from: MessageStatus | null;
-  to: MessageStatus;
+  to: MessageStatus | 'overdue';
   attempts: number;
   error: string | null;
   /** Who asked for it (`cli`, `ui:<name>`); null when the pipeline moved it. */

@@ -31,6 +31,8 @@ export interface OutboxMessage {
   createdAt: Date;
   updatedAt: Date;
   completedAt: Date | null;
+  /** When it passed its SLA (overdue.ts), once for each time it was sent; null if it has not. */
+  overdueAt: Date | null;
 }
 
 /** Processing messages whose lease has ended: the reconciler checks each one's workflow. */
@@ -130,6 +132,7 @@ function toMessage(row: Record<string, any>): OutboxMessage {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     completedAt: row.completed_at,
+    overdueAt: row.overdue_at,
   };
 }
 

@@ -20,6 +20,8 @@ export interface MessageSummary {
   workflowId: string | null;
   createdAt: Date;
   updatedAt: Date;
+  /** When it passed its SLA, once per sending (overdue.ts); null if it has not. */
+  overdueAt: Date | null;
 }
 
 export interface MessagePage {
@@ -51,7 +53,7 @@ export async function listMessages(db: Queryable, filter: MessageFilter, page: {
   }
   const [rows, count] = await Promise.all([
     db.query(
-      `SELECT id, source, entity, entity_key, status, executions AS attempts, last_error, last_error_kind, workflow_id, created_at, updated_at,
+      `SELECT id, source, entity, entity_key, status, executions AS attempts, last_error, last_error_kind, workflow_id, created_at, updated_at, overdue_at,
               (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_micros
          FROM outbox_messages
         WHERE ${where}${keyset}
@@ -100,15 +102,19 @@ function toSummary(row: Record<string, any>): MessageSummary {
     workflowId: row.workflow_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    overdueAt: row.overdue_at,
   };
 }
 
-/** One change of a message's status, or of its execution count. */
+/**
+ * One change of a message's status, or of its execution count; or the moment it passed its SLA (`to` is
+ * then `overdue`, and `from` the status it held and kept).
+ */
 export interface HistoryEntry {
   at: Date;
   /** null for the message's creation. */
   from: MessageStatus | null;
-  to: MessageStatus;
+  to: MessageStatus | 'overdue';
   attempts: number;
   /** The reason of a move to failed or dead. */
   error: string | null;

@@ -5,7 +5,7 @@ import { ConfirmDialog } from './ConfirmDialog';
 import { count, dateTime, messages } from './format';
 import { useTitle } from './hooks';
 import { Notices } from './Notices';
-import { StatusBadge } from './StatusBadge';
+import { MessageStatusBadges } from './StatusBadge';
 import { Table, type Column } from './Table';
 
 const STATUS_CHOICES = [
@@ -52,7 +52,7 @@ function describe(filter: MessageFilter, { midSentence = false } = {}): string {
 
 const MESSAGE_COLUMNS: readonly Column<MessageRow>[] = [
   { header: 'Message', rowHeader: true, cell: (row) => <Link to={`/messages/${row.id}`}>#{row.id}</Link> },
-  { header: 'Status', cell: (row) => <StatusBadge status={row.status} /> },
+  { header: 'Status', cell: (row) => <MessageStatusBadges message={row} /> },
   { header: 'Entity', cell: (row) => row.entity },
   { header: 'Key', className: 'mono key', cell: (row) => row.key },
   { header: 'Source', cell: (row) => row.source ?? '—' },

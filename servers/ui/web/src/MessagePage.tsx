@@ -5,7 +5,7 @@ import { ConfirmDialog } from './ConfirmDialog';
 import { dateTime } from './format';
 import { useTitle } from './hooks';
 import { Notices } from './Notices';
-import { StatusBadge } from './StatusBadge';
+import { MessageStatusBadges, StatusBadge } from './StatusBadge';
 import { Table, type Column } from './Table';
 
 const RETRYABLE = new Set(['failed', 'dead']);
@@ -105,7 +105,7 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
         <>
           <dl className="fields">
             <Field name="Status">
-              <StatusBadge status={message.status} />
+              <MessageStatusBadges message={message} />
             </Field>
             <Field name="Entity">{message.entity}</Field>
             <Field name="Key">
@@ -129,6 +129,9 @@ function MessageView({ rawId, canRetry }: { rawId: string; canRetry: boolean }) 
             </Field>
             <Field name="Completed">
               <When iso={message.completedAt} />
+            </Field>
+            <Field name="Overdue at">
+              <When iso={message.overdueAt} />
             </Field>
             <Field name="Target">
               {message.target.database} table <span className="mono">{message.target.table}</span>

@@ -65,6 +65,11 @@ export function Overview() {
             <dt>Oldest pending</dt>
             <dd data-testid="oldest-pending">{status ? (status.counts.pending === 0 ? 'none' : duration(status.oldestPendingSeconds)) : '…'}</dd>
           </div>
+          <div className={`count overdue${status?.slaSeconds === null ? ' no-sla' : ''}`}>
+            <dt>Overdue</dt>
+            <dd data-testid="overdue">{status ? (status.slaSeconds === null ? 'no SLA' : count(status.overdue)) : '…'}</dd>
+            {status && status.slaSeconds !== null && <dd className="sla" data-testid="sla">SLA {duration(status.slaSeconds)}</dd>}
+          </div>
         </dl>
       </section>
 

@@ -8,7 +8,7 @@ import type { Activity, MatchingRetried, Me, MessageDetail, MessagePage, Message
 export type { ActivityMinute, Execution, HistoryEntry, Me, MessageDetail, MessageRow, OutboxStatus } from '../../wire';
 
 // The statuses in the outbox's own order, from its state machine: a small, pure module, bundled as it is.
-export { ALL_STATUSES } from '../../../../stores/outbox/statuses';
+export { ALL_STATUSES, OPEN_STATUSES } from '../../../../stores/outbox/statuses';
 
 /** The list's filter, as in the URL and in POST /api/retry. Empty strings mean "any". */
 export interface MessageFilter {
