@@ -45,6 +45,8 @@ export const VIEWS = ['overview', 'list', 'message page'] as const;
 export type View = (typeof VIEWS)[number];
 /** How long the page may take to show what the database holds. */
 export const PAGE_WAIT_MS = 10_000;
+/** The page's SLA (OUTBOX_SYNC_SLA_SECONDS): the failed messages were sent longer ago than that. */
+export const SLA_SECONDS = 300;
 
 /** The messages the pipeline produced, by what happened to them. */
 export interface Outbox {
@@ -55,7 +57,8 @@ export interface Outbox {
   deadNoData: number;
   /** Refused by the target every time: dead once the executions ran out. */
   deadExhausted: number[];
-  /** Refused by the target once, waiting for a redrive that never comes in this test. */
+  /** Refused by the target once, waiting for a redrive that never comes in this test; sent ten minutes
+   * ago, so past the SLA, and marked overdue by a dispatcher's sweep. */
   failed: number[];
   /** Claimed and started, with no worker left to run them. */
   processing: number[];
@@ -112,7 +115,12 @@ export function useOutboxPage(options: OutboxPageOptions = {}): OutboxPage {
     this.timeout(240_000);
     browser = await launchBrowser(); // first: a missing Chromium fails in one line, before any work
     pipeline = await TestPipeline.create({
-      env: { OUTBOX_SYNC_MAX_EXECUTIONS: '2', OUTBOX_SYNC_ACTIVITY_MAX_ATTEMPTS: '2', TEMPORAL_UI_URL: 'http://127.0.0.1:8233' },
+      env: {
+        OUTBOX_SYNC_MAX_EXECUTIONS: '2',
+        OUTBOX_SYNC_ACTIVITY_MAX_ATTEMPTS: '2',
+        TEMPORAL_UI_URL: 'http://127.0.0.1:8233',
+        OUTBOX_SYNC_SLA_SECONDS: String(SLA_SECONDS),
+      },
     });
     outbox = await fillOutbox(pipeline, options.completed ?? 30);
     if (options.spreadOverTheHour) await spreadCompletionsOverTheHour(pipeline);
@@ -262,6 +270,9 @@ async function fillOutbox(pipeline: TestPipeline, completedCount: number): Promi
   const dispatcher = pipeline.createDispatcher();
   await waitFor('the failing shipments to be claimed', async () => ((await dispatcher.dispatchOnce()) === 0 ? true : undefined));
   await pipeline.waitForStatus(failed, ['failed']);
+  // Sent ten minutes ago and still not through: past the SLA, as the dispatcher's sweep finds.
+  await outbox.query(`UPDATE outbox_messages SET created_at = created_at - interval '10 minutes' WHERE id = ANY($1)`, [failed]);
+  assert.deepEqual((await dispatcher.sweepOverdueOnce()).map((m) => m.id).sort((a, b) => a - b), failed);
 
   // 3. No worker: claimed and started, they stay processing.
   await pipeline.stopWorkers();

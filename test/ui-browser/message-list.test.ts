@@ -1,10 +1,11 @@
 /**
  * The outbox page in a real browser (set up by test/support/browser.ts), its list of failed and dead
- * messages: a filter kept in the URL, paging with "Load more", and an operator's retry of all a filter matches.
+ * messages: a filter kept in the URL, paging with "Load more", the failed messages past the SLA marked
+ * overdue, and an operator's retry of all a filter matches.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { OPERATOR, VIEWER, PAGE_WAIT_MS, expectText, expectColumn, sameSet, useOutboxPage } from '../support/browser';
+import { OPERATOR, VIEWER, PAGE_WAIT_MS, expectText, expectColumn, columnCells, sameSet, useOutboxPage } from '../support/browser';
 import { waitFor } from '../support/pipeline';
 
 describe('the outbox page in a real browser: the list of failed and dead messages', function () {
@@ -74,6 +75,17 @@ describe('the outbox page in a real browser: the list of failed and dead message
     await expectColumn(page, 'Message', (cells) => cells.join() === newestFirst.join());
     assert.equal(await page.getByRole('button', { name: 'Load more' }).count(), 0, 'no "Load more" after the last page');
     await ui.query(`DELETE FROM outbox_messages WHERE id = ANY($1)`, [ids]);
+  });
+
+  it('marks the failed messages past the SLA "Overdue", and no dead one', async () => {
+    const page = await ui.signedIn(VIEWER, '/messages');
+    const { failed, deadExhausted } = ui.outbox;
+    await expectColumn(page, 'Message', (cells) => [...failed, ...deadExhausted].every((id) => cells.includes(`#${id}`)));
+    const ids = await columnCells(page, 'Message');
+    const statuses = await columnCells(page, 'Status');
+    const statusOf = (id: number) => statuses[ids.indexOf(`#${id}`)]!.replace(/\s+/g, ' ');
+    for (const id of failed) assert.equal(statusOf(id), 'Failed Overdue', `message ${id}`);
+    for (const id of deadExhausted) assert.equal(statusOf(id), 'Dead', `message ${id}`);
   });
 
   it('lets an operator retry all of a filtered set, and moves exactly that set', async () => {

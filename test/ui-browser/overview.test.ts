@@ -1,10 +1,10 @@
 /**
  * The outbox page in a real browser (set up by test/support/browser.ts), its overview: the counts per
- * status against the database, and the two charts with their table of figures.
+ * status and the overdue messages against the database, and the two charts with their table of figures.
  */
 import assert from 'node:assert/strict';
 import type { Locator } from 'playwright-core';
-import { VIEWER, STATUSES, PAGE_WAIT_MS, chartsSettled, expectText, tableRows, sectionOf, useOutboxPage } from '../support/browser';
+import { VIEWER, STATUSES, PAGE_WAIT_MS, SLA_SECONDS, chartsSettled, expectText, tableRows, sectionOf, useOutboxPage } from '../support/browser';
 import { waitFor } from '../support/pipeline';
 
 /** The latency chart's three series (servers/ui/web/src/charts.tsx). */
@@ -44,7 +44,7 @@ async function colourBands(canvas: Locator, colours: string[]): Promise<{ top: n
 describe('the outbox page in a real browser: the overview', function () {
   const ui = useOutboxPage();
 
-  it('shows counts on the overview that match the database, and the oldest pending figure', async () => {
+  it('shows counts on the overview that match the database, the oldest pending figure and the overdue count', async () => {
     const page = await ui.signedIn(VIEWER);
     await page.getByLabel('Counts by status').waitFor();
     const rows = await ui.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM outbox_messages GROUP BY status');
@@ -56,6 +56,13 @@ describe('the outbox page in a real browser: the overview', function () {
     // There are pending messages, so the figure is an age (digits), not a dash.
     await expectText(page.getByTestId('oldest-pending'), /\d/);
     assert.ok(await page.getByText('Oldest pending').first().isVisible());
+    const [{ n: overdue }] = await ui.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM outbox_messages WHERE status IN ('pending', 'processing', 'failed') AND created_at <= now() - $1 * interval '1 second'`,
+      [SLA_SECONDS],
+    );
+    assert.equal(overdue, ui.outbox.failed.length, 'the failed messages are past the SLA, the others are not');
+    await expectText(page.getByTestId('overdue'), String(overdue));
+    await expectText(page.getByTestId('sla'), 'SLA 5 min 0 s');
     await expectText(page.getByText(/Updated \d{2}:\d{2}:\d{2}/), /Updated/);
   });
 
