@@ -54,6 +54,8 @@ describe('verify: is the target complete?', function () {
         }
       }
     }
+    // Versions 9 and 10 of one key: 10 is the newer, though "9" > "10" as text.
+    upserts.push({ entity: 'invoice', key: '9', version: 9, data: { total: 9 } }, { entity: 'invoice', key: '9', version: 10, data: { total: 10 } });
     await pipeline.waitForStatus(await enqueueBatch(pipeline.stores.outbox, upserts), ['completed'], 60_000);
     // Then key 7 deleted (a tombstone; a soft delete in the user's tables), and two completed messages at
     // one version with other data: the target holds the first, and that is right.
@@ -80,11 +82,11 @@ describe('verify: is the target complete?', function () {
   it('passes on a target the pipeline wrote: exit 0, every key checked, in any batch size', async () => {
     for (const batch of ['1000', '2']) {
       const { code, report } = await verify(['--batch-size', batch]);
-      assert.deepEqual(report, { checked: 3 * 7 + 1, missing: 0, stale: 0, different: 0, keys: [] }, `--batch-size ${batch}`);
+      assert.deepEqual(report, { checked: 3 * 7 + 2, missing: 0, stale: 0, different: 0, keys: [] }, `--batch-size ${batch}`);
       assert.equal(code, 0);
     }
     const text = await runCli(['verify'], pipeline.processEnv());
-    assert.equal(text.stdout, 'checked 22 key(s): the target matches\n');
+    assert.equal(text.stdout, 'checked 23 key(s): the target matches\n');
   });
 
   it('names each damaged key and its problem on synced_records and on both engines: exit 3', async () => {
@@ -94,6 +96,8 @@ describe('verify: is the target complete?', function () {
     await pipeline.targetAdmin(`UPDATE synced_records SET version = 1 WHERE entity = 'invoice' AND entity_key = '2'`);
     await pipeline.targetAdmin(`UPDATE synced_records SET data = jsonb_set(data, '{total}', '0') WHERE entity = 'invoice' AND entity_key = '3'`);
     await pipeline.targetAdmin(`UPDATE synced_records SET deleted = false, data = '{}' WHERE entity = 'invoice' AND entity_key = '7'`);
+    // Version 9's row where version 10 completed: stale, however the versions sort as text.
+    await pipeline.targetAdmin(`UPDATE synced_records SET version = 9, data = '{"total": 9}' WHERE entity = 'invoice' AND entity_key = '9'`);
     // PostgreSQL: a row gone, its bookkeeping an older version, a column changed, a JSON value changed, a soft delete undone.
     await user!.postgres('DELETE FROM orders WHERE id = 1');
     await user!.postgres(`UPDATE outbox_sync_versions SET version = 1 WHERE entity = 'order_postgres' AND entity_key = '2'`);
@@ -115,6 +119,7 @@ describe('verify: is the target complete?', function () {
       'invoice 2 stale',
       'invoice 3 different',
       'invoice 7 different',
+      'invoice 9 stale',
       'order_mysql 1 missing',
       'order_mysql 2 stale',
       'order_mysql 3 different',
@@ -126,7 +131,7 @@ describe('verify: is the target complete?', function () {
       'order_postgres 4 different',
       'order_postgres 7 different',
     ]);
-    assert.deepEqual([report.checked, report.missing, report.stale, report.different], [22, 3, 3, 8]);
+    assert.deepEqual([report.checked, report.missing, report.stale, report.different], [23, 3, 4, 8]);
     // A JSON value written again with other spacing and key order is the same value.
     await user!.postgres(`UPDATE orders SET doc = '{ "lines" : [4,2] }' WHERE id = 4`);
     await user!.mysql(`UPDATE orders SET doc = '{ "lines" : [4,2] }' WHERE id = 4`);
