@@ -6,8 +6,8 @@
  * that message is still under way. Keys whose messages were all pruned are not seen at all.
  *
  * The outbox is read in batches of keys in key order (a keyset, never an offset), each batch compared
- * in one query on synced_records and one per key on mapped tables, so memory stays bounded however many
- * keys there are.
+ * in one query on synced_records and one per mapped entity (stores/target/*-engine.ts), so memory stays
+ * bounded however many keys there are, and the round trips grow with the batches, not the keys.
  */
 import type pg from 'pg';
 import type { TargetProblem } from './target/engine';
