@@ -1,13 +1,14 @@
 /**
  * Prometheus metrics (prom-client's default registry). Every process has the Node.js process metrics;
  * each adds what it sees: the worker its activities and outcomes, the dispatcher its starts and
- * re-executions, whoever holds an outbox pool the counts by status (read from the outbox at scrape time,
- * so many processes report the same truth rather than partial counters).
+ * re-executions, whoever holds an outbox pool the counts by status and the last verify run's result (read
+ * from the outbox at scrape time, so many processes report the same truth rather than partial counters).
  */
 import client from 'prom-client';
 import type pg from 'pg';
 import { ALL_STATUSES } from '../stores/outbox/state-machine';
 import { readStatus, type OutboxStatus } from '../stores/outbox/messages';
+import { readLastVerifyRun, type VerifyRun } from '../stores/outbox/verify-runs';
 
 export const registry = client.register;
 
@@ -125,6 +126,58 @@ export function registerOutboxGauges(outbox: pg.Pool, sla: { slaSeconds: number 
     async collect() {
       const status = await read();
       if (status) for (const name of ALL_STATUSES) this.set({ status: name }, status.counts[name]);
+    },
+  });
+  registerVerifyGauges(outbox);
+}
+
+const VERIFY_PROBLEMS = ['missing', 'stale', 'different'] as const;
+
+/**
+ * The newest `verify` run over every entity (stores/outbox/verify-runs.ts), read from the outbox at each
+ * scrape. Before verify has ever run, the time is 0 (so an alert on its age fires) and the others have no
+ * sample: there is no result to report. While the outbox cannot be read they keep their last values.
+ */
+function registerVerifyGauges(outbox: pg.Pool): void {
+  let reading: { at: number; run: Promise<VerifyRun | null | 'unread'> } | undefined;
+  const read = () => {
+    if (!reading || Date.now() - reading.at > 1_000) reading = { at: Date.now(), run: readLastVerifyRun(outbox).catch(() => 'unread' as const) };
+    return reading.run;
+  };
+  new client.Gauge({
+    name: 'outbox_sync_verify_last_run_timestamp_seconds',
+    help: 'When the last verify run over every entity ended, in Unix seconds; 0 when verify has never run.',
+    async collect() {
+      const run = await read();
+      if (run !== 'unread') this.set(run ? run.finishedAt.getTime() / 1000 : 0);
+    },
+  });
+  /** A gauge of one figure of the last run, without a sample until there is a run (prom-client starts it at 0). */
+  const figure = (name: string, help: string, value: (run: VerifyRun) => number) => {
+    const gauge = new client.Gauge({
+      name,
+      help,
+      async collect() {
+        const run = await read();
+        if (run === null) this.remove({});
+        else if (run !== 'unread') this.set(value(run));
+      },
+    });
+    gauge.remove({});
+  };
+  figure(
+    'outbox_sync_verify_passed',
+    '1 if the last verify run over every entity found the target matching the outbox, 0 if it found keys that differ; no sample before verify has run.',
+    (run) => (run.passed ? 1 : 0),
+  );
+  figure('outbox_sync_verify_checked_keys', 'Keys the last verify run over every entity compared with the target; no sample before verify has run.', (run) => run.checked);
+  new client.Gauge({
+    name: 'outbox_sync_verify_problems',
+    help: 'Keys the last verify run over every entity found wrong in the target, by problem: missing, stale (an older version) or different; no sample before verify has run.',
+    labelNames: ['problem'] as const,
+    async collect() {
+      const run = await read();
+      if (run && run !== 'unread') for (const problem of VERIFY_PROBLEMS) this.set({ problem }, run[problem]);
     },
   });
 }

@@ -6,8 +6,8 @@
  * that message is still under way. Keys whose messages were all pruned are not seen at all.
  *
  * The outbox is read in batches of keys in key order (a keyset, never an offset), each batch compared
- * in one query on synced_records and one per key on mapped tables, so memory stays bounded however many
- * keys there are.
+ * in one query on synced_records and one per mapped entity (stores/target/*-engine.ts), so memory stays
+ * bounded however many keys there are, and the round trips grow with the batches, not the keys.
  */
 import type pg from 'pg';
 import type { TargetProblem } from './target/engine';
@@ -81,13 +81,17 @@ const toCompleted = (row: CompletedRow): CompletedVersion => ({
   createdAt: row.created_at,
 });
 
-/** The newest completed message of each key after `after`, in key order. */
+/**
+ * The newest completed message of each key after `after`, in key order. The version is ordered as the
+ * bigint column it is: a bare `version` in ORDER BY would name the text the query returns, and put 9
+ * above 10.
+ */
 async function newestCompleted(outbox: pg.Pool, entity: string | null, after: [string, string], limit: number): Promise<CompletedVersion[]> {
   const { rows } = await outbox.query<CompletedRow>(
     `SELECT DISTINCT ON (entity, entity_key) id, entity, entity_key, op, version::text AS version, data::text AS data, created_at
        FROM outbox_messages
       WHERE status = 'completed' AND (entity, entity_key) > ($1, $2) AND ($3::text IS NULL OR entity = $3)
-      ORDER BY entity, entity_key, version DESC, id DESC
+      ORDER BY entity, entity_key, outbox_messages.version DESC, id DESC
       LIMIT $4`,
     [after[0], after[1], entity, limit],
   );

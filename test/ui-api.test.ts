@@ -17,6 +17,7 @@ import { listExecutions } from '../temporal/executions';
 import { lazyTemporal } from '../servers/ui/run-ui';
 import { buildUiServer, type UiOptions } from '../servers/ui/ui-server';
 import { TestPipeline, waitFor } from './support/pipeline';
+import { runCli } from './support/processes';
 import { freePort } from './support/stack';
 
 const BIN = join(packageRoot, 'bin', 'outbox-sync');
@@ -354,6 +355,24 @@ describe('ui: the outbox page server', () => {
       assert.equal(minutes.reduce((n, m) => n + m.completed, 0), 10);
       assert.equal(minutes.reduce((n, m) => n + m.failed, 0), 3, 'two moves to failed and one to dead');
       assert.ok(minutes.filter((m) => m !== busy).every((m) => m.completed === 0 && m.latencyMs === null));
+    });
+
+    it('answers /api/verify with the last verify run over every entity as the command recorded it, and null before any', async () => {
+      assert.deepEqual((await call('/api/verify')).body, { lastRun: null });
+      // A completed message whose row never reached the target: verify finds it missing.
+      await seed([{ status: 'completed', entity: 'order', key: 'lost' }]);
+      const before = Date.now();
+      const run = await runCli(['verify'], pipeline.processEnv());
+      assert.equal(run.code, 3, run.stderr);
+      // A run narrowed to one entity is recorded too, but is not the last verification.
+      assert.equal((await runCli(['verify', '--entity', 'invoice'], pipeline.processEnv())).code, 0);
+
+      const answer = await call('/api/verify');
+      assert.equal(answer.statusCode, 200, answer.payload);
+      const { startedAt, finishedAt, ...found } = answer.body.lastRun;
+      assert.deepEqual(found, { checked: 1, missing: 1, stale: 0, different: 0, repaired: null, passed: false });
+      assert.ok(Date.parse(startedAt) >= before - 1000 && Date.parse(finishedAt) >= Date.parse(startedAt) && Date.parse(finishedAt) <= Date.now(), `${startedAt} to ${finishedAt}`);
+      assertRefused(await call('/api/verify', { token: null }), 401, 'sign in with an outbox page token');
     });
   });
 

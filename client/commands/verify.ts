@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../config/config';
 import { repairMessages } from '../../stores/outbox/state-machine';
+import { recordVerifyRun } from '../../stores/outbox/verify-runs';
 import { verifyTargets, type KeyProblem } from '../../stores/verify';
 import { withStores } from '../command';
 import { progressBar } from '../progress';
@@ -20,6 +21,7 @@ export function registerVerify(program: Command): void {
     .option('--repair', "send each differing key's newest message through the pipeline again, to overwrite the target's row")
     .action(async (opts: { entity?: string; json?: boolean; batchSize: number; repair?: boolean }) => {
       await withStores(loadConfig(), async ({ outbox, targets }) => {
+        const startedAt = new Date();
         const bar = progressBar('verifying');
         const toRepair: number[] = [];
         const report = await verifyTargets(outbox, targets, {
@@ -31,6 +33,8 @@ export function registerVerify(program: Command): void {
         const problems = report.missing + report.stale + report.different;
         if (problems > 0) process.exitCode = MISMATCH_EXIT_CODE;
         const repaired = opts.repair ? (await repairMessages(outbox, toRepair)).length : undefined;
+        // The outbox page and the metrics show the last run (stores/outbox/verify-runs.ts).
+        await recordVerifyRun(outbox, { startedAt, entity: opts.entity ?? null, ...report, repaired: repaired ?? null });
         if (opts.json) return console.log(JSON.stringify(repaired === undefined ? report : { ...report, repaired }));
         if (problems === 0) return console.log(`checked ${report.checked} key(s): the target matches`);
         console.log(`checked ${report.checked} key(s): ${report.missing} missing, ${report.stale} stale, ${report.different} different`);

@@ -6,6 +6,7 @@
  *   GET  /api/me                    who is signed in, whether they may retry, the Temporal UI address
  *   GET  /api/status                counts per status, the oldest pending message, the overdue ones (as `status --json`)
  *   GET  /api/activity              the last hour by minute: completed, failed, latency percentiles
+ *   GET  /api/verify                the last `verify` run over every entity: when, and what it found
  *   GET  /api/messages              filtered, newest first, a page at a time, with the total matching
  *   GET  /api/messages/:id          the message, its status history and its Temporal executions
  *   POST /api/messages/:id/retry    one failed or dead message back to pending (operators)
@@ -27,6 +28,7 @@ import type { MessageFilter } from '../../stores/outbox/filter';
 import { publicMessage, readMessage, readStatus, type OutboxStatus } from '../../stores/outbox/messages';
 import { placementOf, type Placement } from '../../stores/target/mapping';
 import { retryMessages } from '../../stores/outbox/state-machine';
+import { readLastVerifyRun, type VerifyRun } from '../../stores/outbox/verify-runs';
 import {
   InvalidCursorError,
   listMessages,
@@ -114,6 +116,14 @@ export function buildUiServer(stores: UiStores, config: UiSettings, options: UiO
       api.get('/activity', async (): Promise<wire.Activity> => ({
         minutes: (await readActivity(stores.outbox)).map((m) => ({ ...m, at: m.at.toISOString() })),
       }));
+
+      api.get('/verify', async (): Promise<wire.LastVerification> => {
+        const run = await readLastVerifyRun(stores.outbox);
+        if (!run) return { lastRun: null };
+        // A run over every entity: its entity (null) says nothing.
+        const { startedAt, finishedAt, checked, missing, stale, different, repaired, passed } = run;
+        return { lastRun: { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), checked, missing, stale, different, repaired, passed } };
+      });
 
       api.get('/messages', async (request): Promise<wire.MessagePage> => {
         const query = parse(listQuery, request.query);
@@ -229,6 +239,7 @@ type Holds<T extends true> = T;
 export type RepliesMatchWire = [
   Holds<Same<wire.Jsonified<OutboxStatus>, wire.OutboxStatus>>,
   Holds<Same<wire.Jsonified<ActivityMinute>, wire.ActivityMinute>>,
+  Holds<Same<wire.Jsonified<Omit<VerifyRun, 'entity'>>, wire.VerifyRun>>,
   Holds<Same<wire.Jsonified<MessageSummary> & { temporalUrl: string | null }, wire.MessageRow>>,
   Holds<Same<wire.Jsonified<ReturnType<typeof publicMessage>> & { temporalUrl: string | null; target: Placement }, wire.Message>>,
   Holds<Same<wire.Jsonified<HistoryEntry>, wire.HistoryEntry>>,

@@ -38,6 +38,26 @@ export interface OutboxStatus {
   slaSeconds: number | null;
 }
 
+/** The newest `verify` run over every entity: when it ran and what it found. */
+export interface VerifyRun {
+  startedAt: string;
+  finishedAt: string;
+  /** Keys compared with the target. */
+  checked: number;
+  missing: number;
+  stale: number;
+  different: number;
+  /** Messages `verify --repair` sent through the pipeline again; null for a run without --repair. */
+  repaired: number | null;
+  /** No key missing, stale or different. */
+  passed: boolean;
+}
+
+/** GET /api/verify: the last verification; null before `verify` has run over every entity. */
+export interface LastVerification {
+  lastRun: VerifyRun | null;
+}
+
 export interface Latency {
   p50: number;
   p95: number;

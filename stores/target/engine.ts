@@ -58,11 +58,12 @@ export interface TargetEngine {
   /** Applies the write if its version is newer than the key's; returns whether it did. */
   write(write: RowWrite): Promise<boolean>;
   /**
-   * Whether the key's row is what `write` makes it: null when it is (or a newer version is there),
-   * else the problem. Each value is compared by the database with the column's own equality, as it would
-   * store it; `jsonColumns` are compared as JSON, not as text.
+   * For each write (all of one entity's table), whether the key's row is what it makes it: null when it
+   * is (or a newer version is there), else the problem. Each value is compared by the database with the
+   * column's own equality, as it would store it; `jsonColumns` are compared as JSON, not as text. A batch
+   * is one query per shape of write (its upserts, its deletes), each kept to about a megabyte (compareChunks).
    */
-  compare(write: RowWrite, jsonColumns: ReadonlySet<string>): Promise<TargetProblem | null>;
+  compare(writes: readonly RowWrite[], jsonColumns: ReadonlySet<string>): Promise<(TargetProblem | null)[]>;
   /** Whether an error from this driver is the data's fault (the same write would fail again). */
   isPermanent(err: unknown): boolean;
   /** The column a driver error is about, when it says. */
@@ -75,10 +76,58 @@ export function quoteTable(table: string, quote: (identifier: string) => string)
   return table.split('.').map(quote).join('.');
 }
 
+/**
+ * One write's problem from what the comparison read: the key's bookkeeping version (null: no row there),
+ * and whether the user's row holds the write's values (null: no row).
+ */
+export function rowProblem(write: RowWrite, version: string | null, same: boolean | null): TargetProblem | null {
+  const byVersion = versionProblem(version, write.version);
+  if (byVersion !== null) return byVersion === 'newer' ? null : byVersion;
+  if (write.effect.kind === 'delete') return same === null ? null : 'different';
+  // A soft delete of a key that never had a row leaves none.
+  if (same === null) return write.effect.kind === 'softDelete' ? null : 'missing';
+  return same ? null : 'different';
+}
+
 /** The bookkeeping row's version against the message's: null when they are equal and the row itself must be compared. */
-export function versionProblem(found: string | null | undefined, expected: string): TargetProblem | 'newer' | null {
+function versionProblem(found: string | null | undefined, expected: string): TargetProblem | 'newer' | null {
   if (found === null || found === undefined || BigInt(found) < 0n) return 'missing';
   const [have, want] = [BigInt(found), BigInt(expected)];
   if (have < want) return 'stale';
   return have > want ? 'newer' : null;
+}
+
+/** The values one write is compared on: its key columns, and the values its effect writes. */
+function comparedValues(write: RowWrite): unknown[] {
+  const effect = write.effect;
+  return [...write.keyValues, ...(effect.kind === 'upsert' ? effect.values : effect.kind === 'softDelete' ? [effect.value] : [])];
+}
+
+/** About this much value text per comparison query, well under the smallest default max_allowed_packet of MySQL and MariaDB (4 MiB). */
+const COMPARE_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * A batch of writes as the runs that one comparison query each can carry, by their positions in `writes`:
+ * writes of one shape (entity, table, effect and columns: an entity's upserts, or its deletes), and about a
+ * megabyte of values at most (a message's data may be 256 KiB), so that a batch of any size is a handful
+ * of queries, never one per key.
+ */
+export function compareChunks(writes: readonly RowWrite[]): number[][] {
+  const chunks: number[][] = [];
+  const open = new Map<string, { at: number[]; bytes: number }>();
+  for (const [at, write] of writes.entries()) {
+    const effect = write.effect;
+    const shape = [write.entity, write.table, effect.kind, ...(effect.kind === 'upsert' ? effect.columns : effect.kind === 'softDelete' ? [effect.column] : [])].join('\u0000');
+    const bytes = comparedValues(write).reduce<number>((sum, value) => sum + (value === null ? 0 : String(value).length), 0);
+    let chunk = open.get(shape);
+    if (chunk && chunk.bytes + bytes > COMPARE_CHUNK_BYTES) {
+      chunks.push(chunk.at);
+      chunk = undefined;
+    }
+    if (!chunk) open.set(shape, (chunk = { at: [], bytes: 0 }));
+    chunk.at.push(at);
+    chunk.bytes += bytes;
+  }
+  for (const chunk of open.values()) chunks.push(chunk.at);
+  return chunks;
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { packageRoot } from '../../config/package-root';
-import { quoteTable, versionProblem, type RowWrite, type TableSchema, type TargetEngine, type TargetProblem } from './engine';
+import { compareChunks, quoteTable, rowProblem, type RowWrite, type TableSchema, type TargetEngine, type TargetProblem } from './engine';
 import type { ColumnKind, ColumnSchema } from './values';
 
 const SESSION = [
@@ -297,41 +297,50 @@ export class MysqlEngine implements TargetEngine {
     return true;
   }
 
-  async compare(write: RowWrite, jsonColumns: ReadonlySet<string>): Promise<TargetProblem | null> {
-    const keyHash = createHash('sha256').update(write.key).digest();
-    const [versions] = await this.pool.query<mysql.RowDataPacket[]>('SELECT CAST(version AS CHAR) AS version FROM outbox_sync_versions WHERE entity = ? AND key_hash = ?', [
-      write.entity,
-      keyHash,
-    ]);
-    const byVersion = versionProblem(versions[0]?.version as string | undefined, write.version);
-    if (byVersion !== null) return byVersion === 'newer' ? null : byVersion;
+  async compare(writes: readonly RowWrite[], jsonColumns: ReadonlySet<string>): Promise<(TargetProblem | null)[]> {
     const mariadb = await this.isMariadb();
-    const tests: string[] = [];
+    const problems = new Array<TargetProblem | null>(writes.length).fill(null);
+    for (const chunk of compareChunks(writes)) {
+      const found = await this.compareChunk(chunk.map((at) => writes[at]!), jsonColumns, mariadb);
+      chunk.forEach((at, n) => (problems[at] = found[n]!));
+    }
+    return problems;
+  }
+
+  /**
+   * One query for the whole chunk: per write, a branch that reads the key's bookkeeping version and
+   * whether its row holds the write's values (null when there is no row), each a lookup by a unique key.
+   * Each value stays a constant beside its column, as MySQL compares a column with a constant in the
+   * column's type (a time as a time); mysql2's query() fills the placeholders in on the client, so their
+   * number has no limit.
+   */
+  private async compareChunk(writes: readonly RowWrite[], jsonColumns: ReadonlySet<string>, mariadb: boolean): Promise<(TargetProblem | null)[]> {
     const params: unknown[] = [];
     const equal = (column: string, value: unknown) => {
       if (!jsonColumns.has(column)) {
-        tests.push(`${quote(column)} <=> ?`);
         params.push(value);
-      } else if (value === null) {
-        tests.push(`${quote(column)} IS NULL`);
-      } else {
-        // MariaDB's JSON is text: compared as JSON by JSON_EQUALS; MySQL's JSON type compares as JSON.
-        tests.push(mariadb ? `JSON_EQUALS(${quote(column)}, ?) <=> 1` : `${quote(column)} = CAST(? AS JSON)`);
-        params.push(value);
+        return `${quote(column)} <=> ?`;
       }
+      if (value === null) return `${quote(column)} IS NULL`;
+      params.push(value);
+      // MariaDB's JSON is text: compared as JSON by JSON_EQUALS; MySQL's JSON type compares as JSON.
+      return mariadb ? `JSON_EQUALS(${quote(column)}, ?) <=> 1` : `${quote(column)} = CAST(? AS JSON)`;
     };
-    const effect = write.effect;
-    if (effect.kind === 'upsert') effect.columns.forEach((column, i) => equal(column, effect.values[i]));
-    if (effect.kind === 'softDelete') equal(effect.column, effect.value);
-    const where = write.keyColumns.map((column) => `${quote(column)} = ?`).join(' AND ');
-    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(`SELECT (${tests.join(' AND ') || 'TRUE'}) AS same FROM ${quoteTable(write.table, quote)} WHERE ${where}`, [
-      ...params,
-      ...write.keyValues,
-    ]);
-    if (effect.kind === 'delete') return rows.length === 0 ? null : 'different';
-    // A soft delete of a key that never had a row leaves none.
-    if (rows.length === 0) return effect.kind === 'softDelete' ? null : 'missing';
-    return Number(rows[0]!.same) === 1 ? null : 'different';
+    const branches = writes.map((write, i) => {
+      params.push(write.entity, createHash('sha256').update(write.key).digest());
+      const version = 'SELECT CAST(version AS CHAR) FROM outbox_sync_versions WHERE entity = ? AND key_hash = ?';
+      const effect = write.effect;
+      const same =
+        effect.kind === 'upsert' ? effect.columns.map((column, n) => equal(column, effect.values[n])) : effect.kind === 'softDelete' ? [equal(effect.column, effect.value)] : [];
+      params.push(...write.keyValues);
+      const where = write.keyColumns.map((column) => `${quote(column)} = ?`).join(' AND ');
+      // A JSON column that is NULL compares as NULL, not false: COALESCE keeps null for "no row" alone.
+      return `SELECT ${i} AS i, (${version}) AS version, (SELECT COALESCE(${same.join(' AND ') || 'TRUE'}, FALSE) FROM ${quoteTable(write.table, quote)} WHERE ${where}) AS same`;
+    });
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(branches.join('\nUNION ALL '), params);
+    const problems = new Array<TargetProblem | null>(writes.length).fill(null);
+    for (const row of rows) problems[Number(row.i)] = rowProblem(writes[Number(row.i)]!, row.version === null ? null : String(row.version), row.same === null ? null : Number(row.same) === 1);
+    return problems;
   }
 
   private isMariadb(): Promise<boolean> {

@@ -4,7 +4,7 @@ import { pgSettings } from '../postgres/connect';
 import { isPermanentDatabaseError } from '../postgres/errors';
 import { migrate } from '../postgres/migrate';
 import { inTransaction } from '../postgres/transaction';
-import { quoteTable, versionProblem, type RowWrite, type TableSchema, type TargetEngine, type TargetProblem } from './engine';
+import { compareChunks, quoteTable, rowProblem, type RowWrite, type TableSchema, type TargetEngine, type TargetProblem } from './engine';
 import type { ColumnKind, ColumnSchema } from './values';
 
 const INTEGER_RANGES: Record<string, { min: bigint; max: bigint }> = {
@@ -38,6 +38,22 @@ function kindOf(dataType: string): ColumnKind {
     default:
       return 'other';
   }
+}
+
+/**
+ * A write as the JSON that compareChunk reads: its key, and its row by column name. A JSON column's value
+ * is JSON text already (numbers exact) and goes in as it is; every other value as a JSON string, number
+ * or boolean, which the column type's input reads as it reads a parameter.
+ */
+function expectedRow(write: RowWrite, jsonColumns: ReadonlySet<string>): string {
+  const effect = write.effect;
+  const columns = [...write.keyColumns, ...(effect.kind === 'upsert' ? effect.columns : effect.kind === 'softDelete' ? [effect.column] : [])];
+  const values = [...write.keyValues, ...(effect.kind === 'upsert' ? effect.values : effect.kind === 'softDelete' ? [effect.value] : [])];
+  const fields = columns.map((column, i) => {
+    const value = values[i];
+    return `${JSON.stringify(column)}:${value !== null && jsonColumns.has(column) ? String(value) : JSON.stringify(value)}`;
+  });
+  return `{"key":${JSON.stringify(write.key)},"row":{${fields.join(',')}}}`;
 }
 
 export class PostgresEngine implements TargetEngine {
@@ -149,29 +165,43 @@ export class PostgresEngine implements TargetEngine {
     });
   }
 
-  async compare(write: RowWrite, jsonColumns: ReadonlySet<string>): Promise<TargetProblem | null> {
-    const { rows: versions } = await this.pool.query<{ version: string }>(
-      'SELECT version::text AS version FROM outbox_sync_versions WHERE entity = $1 AND entity_key = $2',
-      [write.entity, write.key],
-    );
-    const byVersion = versionProblem(versions[0]?.version, write.version);
-    if (byVersion !== null) return byVersion === 'newer' ? null : byVersion;
+  async compare(writes: readonly RowWrite[], jsonColumns: ReadonlySet<string>): Promise<(TargetProblem | null)[]> {
+    const problems = new Array<TargetProblem | null>(writes.length).fill(null);
+    for (const chunk of compareChunks(writes)) {
+      const found = await this.compareChunk(chunk.map((at) => writes[at]!), jsonColumns);
+      chunk.forEach((at, n) => (problems[at] = found[n]!));
+    }
+    return problems;
+  }
+
+  /**
+   * One query for writes of one shape (the same table, effect and columns). The expected rows travel as
+   * one JSON document, and jsonb_populate_record turns each into a row of the table's own type, each value
+   * through its column type's input, as a parameter of that type would be: then every key is one join to
+   * its bookkeeping row and one to its row, whatever the number of keys.
+   */
+  private async compareChunk(writes: readonly RowWrite[], jsonColumns: ReadonlySet<string>): Promise<(TargetProblem | null)[]> {
     const q = pg.escapeIdentifier;
-    const params: unknown[] = [...write.keyValues];
-    const where = write.keyColumns.map((column, i) => `${q(column)} = $${i + 1}`).join(' AND ');
-    const equal = (column: string, value: unknown) => {
-      params.push(value);
-      const at = `$${params.length}`;
-      return jsonColumns.has(column) ? `${q(column)}::jsonb IS NOT DISTINCT FROM ${at}::jsonb` : `${q(column)} IS NOT DISTINCT FROM ${at}`;
-    };
-    const effect = write.effect;
-    const same =
-      effect.kind === 'upsert' ? effect.columns.map((column, i) => equal(column, effect.values[i])) : effect.kind === 'softDelete' ? [equal(effect.column, effect.value)] : [];
-    const { rows } = await this.pool.query<{ same: boolean }>(`SELECT (${same.join(' AND ') || 'true'}) AS same FROM ${quoteTable(write.table, q)} WHERE ${where}`, params);
-    if (effect.kind === 'delete') return rows.length === 0 ? null : 'different';
-    // A soft delete of a key that never had a row leaves none.
-    if (rows.length === 0) return effect.kind === 'softDelete' ? null : 'missing';
-    return rows[0]!.same ? null : 'different';
+    const first = writes[0]!;
+    const table = quoteTable(first.table, q);
+    const effect = first.effect;
+    const compared = effect.kind === 'upsert' ? effect.columns : effect.kind === 'softDelete' ? [effect.column] : [];
+    const same = compared.map((column) =>
+      jsonColumns.has(column) ? `t.${q(column)}::jsonb IS NOT DISTINCT FROM e.${q(column)}::jsonb` : `t.${q(column)} IS NOT DISTINCT FROM e.${q(column)}`,
+    );
+    const join = first.keyColumns.map((column) => `t.${q(column)} = e.${q(column)}`).join(' AND ');
+    const { rows } = await this.pool.query<{ i: number; version: string | null; same: boolean | null }>(
+      `SELECT x.i::int AS i, v.version::text AS version,
+              CASE WHEN t.${q(first.keyColumns[0]!)} IS NULL THEN NULL ELSE (${same.join(' AND ') || 'true'}) END AS same
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x (expected, i)
+        CROSS JOIN LATERAL jsonb_populate_record(NULL::${table}, x.expected -> 'row') AS e
+         LEFT JOIN outbox_sync_versions v ON v.entity = $2 AND v.entity_key = x.expected ->> 'key'
+         LEFT JOIN ${table} AS t ON ${join}`,
+      [`[${writes.map((write) => expectedRow(write, jsonColumns)).join(',')}]`, first.entity],
+    );
+    const problems = new Array<TargetProblem | null>(writes.length).fill(null);
+    for (const row of rows) problems[row.i - 1] = rowProblem(writes[row.i - 1]!, row.version, row.same);
+    return problems;
   }
 
   isPermanent(err: unknown): boolean {

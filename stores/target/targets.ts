@@ -141,30 +141,38 @@ export class Targets {
 
   /**
    * Whether each key's row is what its newest completed message made it (stores/verify.ts): null where it
-   * is, or where a newer version is there already; else the problem.
+   * is, or where a newer version is there already; else the problem. One query for the keys of
+   * synced_records, and one per mapped entity in the list (each engine compares a batch in one query).
    */
   async compare(messages: readonly CompletedVersion[]): Promise<(TargetProblem | null)[]> {
     const problems = new Array<TargetProblem | null>(messages.length).fill(null);
-    const unmapped = messages.flatMap((message, i) => (this.mapping?.entities.has(message.entity) ? [] : [i]));
+    const unmapped: number[] = [];
+    const byEntity = new Map<string, number[]>();
+    for (const [i, message] of messages.entries()) {
+      if (!this.mapping?.entities.has(message.entity)) unmapped.push(i);
+      else if (byEntity.has(message.entity)) byEntity.get(message.entity)!.push(i);
+      else byEntity.set(message.entity, [i]);
+    }
     const recordProblems = await compareRecords(this.syncedRecords, unmapped.map((i) => messages[i]!));
     unmapped.forEach((i, n) => (problems[i] = recordProblems[n]!));
-    for (const [i, message] of messages.entries()) {
-      const mapped = this.mapping?.entities.get(message.entity);
-      if (!mapped) continue;
-      const plan = await this.planFor(message.entity);
-      let row: RowWrite;
-      try {
-        row = rowWrite(plan, { ...message, data: message.dataText === null ? null : parseData(message.dataText), deletedAt: message.createdAt.toISOString() });
-      } catch (err) {
-        // A completed message that no longer fits: the mapping or the table changed since it was written.
-        if (err instanceof ValueError) {
+    for (const [entity, indexes] of byEntity) {
+      const plan = await this.planFor(entity);
+      const rows: RowWrite[] = [];
+      const compared: number[] = [];
+      for (const i of indexes) {
+        const message = messages[i]!;
+        try {
+          rows.push(rowWrite(plan, { ...message, data: message.dataText === null ? null : parseData(message.dataText), deletedAt: message.createdAt.toISOString() }));
+          compared.push(i);
+        } catch (err) {
+          // A completed message that no longer fits: the mapping or the table changed since it was written.
+          if (!(err instanceof ValueError)) throw err;
           problems[i] = 'different';
-          continue;
         }
-        throw err;
       }
       const json = new Set(plan.written.filter((w) => w.column.kind === 'json').map((w) => w.column.name));
-      problems[i] = await this.engines.get(mapped.database)!.compare(row, json);
+      const found = await this.engines.get(this.mapping!.entities.get(entity)!.database)!.compare(rows, json);
+      compared.forEach((i, n) => (problems[i] = found[n]!));
     }
     return problems;
   }

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { enqueue } from '../../stores/outbox/enqueue';
 import { TestPipeline, waitFor } from './pipeline';
-import { ProcessGroup, type RunningProcess } from './processes';
+import { ProcessGroup, runCli, type CliRun, type RunningProcess } from './processes';
 import { freePort } from './stack';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -90,6 +90,10 @@ export interface OutboxPage {
   /** Signs in through the form, as a person would, waits for the overview, then goes to `path`. */
   signedIn(who: { token: string }, path?: string, options?: PageOptions): Promise<Page>;
   query<T = any>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** A statement in the target database (synced_records), as an operator would run it by hand. */
+  targetQuery(sql: string, params?: unknown[]): Promise<void>;
+  /** `outbox-sync ARGS` to its end, with the pipeline's settings. */
+  cli(args: string[]): Promise<CliRun>;
   statusOf(ids: number[]): Promise<string[]>;
   /** Opens one of the three views as the operator (who sees the most) and waits until it shows its data. */
   openView(view: View, options?: PageOptions): Promise<Page>;
@@ -193,6 +197,14 @@ export function useOutboxPage(options: OutboxPageOptions = {}): OutboxPage {
 
     async query(sql, params = []) {
       return (await ready(pipeline).stores.outbox.query(sql, params)).rows;
+    },
+
+    async targetQuery(sql, params = []) {
+      await ready(pipeline).targetAdmin(sql, params);
+    },
+
+    cli(args) {
+      return runCli(args, ready(pipeline).processEnv());
     },
 
     async statusOf(ids) {

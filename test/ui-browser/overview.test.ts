@@ -1,6 +1,7 @@
 /**
  * The outbox page in a real browser (set up by test/support/browser.ts), its overview: the counts per
- * status and the overdue messages against the database, and the two charts with their table of figures.
+ * status and the overdue messages against the database, the two charts with their table of figures, and
+ * the last verification.
  */
 import assert from 'node:assert/strict';
 import type { Locator } from 'playwright-core';
@@ -122,5 +123,27 @@ describe('the outbox page in a real browser: the overview', function () {
       drawn.every((band) => band.bottom - band.top >= 2),
       `what is drawn above the legend is a point a person can see, at least three pixels high: ${JSON.stringify(drawn)}`,
     );
+  });
+
+  it('shows the last verification: not run yet, then what the verify command found and when it ran', async () => {
+    const page = await ui.signedIn(VIEWER);
+    const section = sectionOf(page, 'Last verification');
+    await expectText(section.getByTestId('verify-result'), /^Not run yet: outbox-sync verify compares/);
+
+    const passed = await ui.cli(['verify', '--json']);
+    assert.equal(passed.code, 0, passed.stderr);
+    const { checked } = JSON.parse(passed.stdout) as { checked: number };
+    assert.ok(checked > 0);
+    await page.reload();
+    await expectText(section.getByTestId('verify-result'), 'Passed: the target matches the outbox.');
+    // The page is in UTC (test/support/browser.ts): the time of the run as the database recorded it.
+    const [run] = await ui.query<{ at: string }>(`SELECT to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS at FROM outbox_verify_runs ORDER BY id DESC LIMIT 1`);
+    await expectText(section.getByTestId('verify-when'), new RegExp(`^${checked} keys checked in [\\d.]+ m?s; ended at ${run!.at} \\(\\d+ s ago\\)\\.$`));
+
+    // A completed message's row gone from the target.
+    await ui.targetQuery(`DELETE FROM synced_records WHERE (entity, entity_key) IN (SELECT entity, entity_key FROM synced_records WHERE NOT deleted LIMIT 1)`);
+    assert.equal((await ui.cli(['verify'])).code, 3);
+    await page.reload();
+    await expectText(section.getByTestId('verify-result'), 'Failed: 1 missing, 0 stale, 0 different.');
   });
 });

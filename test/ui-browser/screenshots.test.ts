@@ -15,6 +15,8 @@ describe('the outbox page in a real browser: screenshots for the docs', function
 
   if (SCREENSHOTS) {
     it('saves the overview, the failed and dead list and a message page as screenshots for the docs', async () => {
+      // The overview shows the last verification: one has run.
+      await ui.cli(['verify']);
       const page = await ui.signedIn(OPERATOR);
       await page.getByTestId('count-completed').waitFor();
       await chartsSettled(page);

@@ -1,8 +1,8 @@
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { ALL_STATUSES, readActivity, readStatus, type ActivityMinute, type OutboxStatus } from './api';
+import { ALL_STATUSES, readActivity, readLastVerification, readStatus, type ActivityMinute, type OutboxStatus, type VerifyRun } from './api';
 import { ActivityTable, LatencyChart, ThroughputChart } from './charts';
-import { clockTime, count, duration, statusName } from './format';
+import { clockTime, count, dateTime, duration, messages, milliseconds, statusName } from './format';
 import { usePolling, useTitle } from './hooks';
 
 const COUNTS_EVERY_MS = 5_000;
@@ -18,6 +18,9 @@ export function Overview() {
   const [statusError, setStatusError] = useState<string | null>(null);
   const [minutes, setMinutes] = useState<ActivityMinute[] | null>(null);
   const [activityError, setActivityError] = useState<string | null>(null);
+  // undefined until the first answer; null when verify has never run.
+  const [lastRun, setLastRun] = useState<VerifyRun | null | undefined>(undefined);
+  const [verifyError, setVerifyError] = useState<string | null>(null);
 
   usePolling(async (signal) => {
     try {
@@ -36,6 +39,15 @@ export function Overview() {
       setActivityError(null);
     } catch (error) {
       if (!signal.aborted) setActivityError((error as Error).message);
+    }
+  }, CHARTS_EVERY_MS);
+
+  usePolling(async (signal) => {
+    try {
+      setLastRun((await readLastVerification(signal)).lastRun);
+      setVerifyError(null);
+    } catch (error) {
+      if (!signal.aborted) setVerifyError((error as Error).message);
     }
   }, CHARTS_EVERY_MS);
 
@@ -73,6 +85,16 @@ export function Overview() {
         </dl>
       </section>
 
+      <section aria-labelledby="verify-heading" className={`verification${lastRun ? (lastRun.passed ? ' passed' : ' failed') : ''}`}>
+        <h2 id="verify-heading">Last verification</h2>
+        {verifyError && (
+          <p role="alert" className="error">
+            Could not load the last verification: {verifyError}
+          </p>
+        )}
+        {lastRun === undefined ? <p className="muted">Loading…</p> : <Verification run={lastRun} />}
+      </section>
+
       {activityError && (
         <p role="alert" className="error">
           Could not load the last hour: {activityError}
@@ -102,6 +124,32 @@ export function Overview() {
           )}
         </section>
       </div>
+    </>
+  );
+}
+
+/** What the last `verify` over every entity found, and when it ran. */
+function Verification({ run }: { run: VerifyRun | null }) {
+  if (run === null) {
+    return (
+      <p data-testid="verify-result">
+        Not run yet: <code>outbox-sync verify</code> compares every key in the target with the outbox, and its result shows here.
+      </p>
+    );
+  }
+  const tookMs = Date.parse(run.finishedAt) - Date.parse(run.startedAt);
+  const ago = (Date.now() - Date.parse(run.finishedAt)) / 1000;
+  return (
+    <>
+      <p data-testid="verify-result" className="verify-result">
+        {run.passed
+          ? 'Passed: the target matches the outbox.'
+          : `Failed: ${count(run.missing)} missing, ${count(run.stale)} stale, ${count(run.different)} different.`}
+        {run.repaired !== null && ` ${messages(run.repaired)} sent through the pipeline again (--repair).`}
+      </p>
+      <p data-testid="verify-when" className="muted">
+        {count(run.checked)} keys checked in {tookMs < 60_000 ? milliseconds(tookMs) : duration(tookMs / 1000)}; ended at {dateTime(run.finishedAt)} ({duration(ago)} ago).
+      </p>
     </>
   );
 }

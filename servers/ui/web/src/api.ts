@@ -3,9 +3,9 @@
 
 // The JSON each route sends is typed once, on the server side (servers/ui/wire.ts), and checked there
 // against what the server really sends; these are type-only imports, so nothing of the server is bundled.
-import type { Activity, MatchingRetried, Me, MessageDetail, MessagePage, MessageRetried, OutboxStatus } from '../../wire';
+import type { Activity, LastVerification, MatchingRetried, Me, MessageDetail, MessagePage, MessageRetried, OutboxStatus } from '../../wire';
 
-export type { ActivityMinute, Execution, HistoryEntry, Me, MessageDetail, MessageRow, OutboxStatus } from '../../wire';
+export type { ActivityMinute, Execution, HistoryEntry, Me, MessageDetail, MessageRow, OutboxStatus, VerifyRun } from '../../wire';
 
 // The statuses in the outbox's own order, from its state machine: a small, pure module, bundled as it is.
 export { ALL_STATUSES, OPEN_STATUSES } from '../../../../stores/outbox/statuses';
@@ -85,6 +85,10 @@ export function readStatus(signal?: AbortSignal): Promise<OutboxStatus> {
 
 export function readActivity(signal?: AbortSignal): Promise<Activity> {
   return request('GET', '/api/activity', { signal });
+}
+
+export function readLastVerification(signal?: AbortSignal): Promise<LastVerification> {
+  return request('GET', '/api/verify', { signal });
 }
 
 /** The filter's set fields only: the server treats a missing field as "any". */
