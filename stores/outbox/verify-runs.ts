@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { inTransaction } from '../postgres/transaction';
-import type { Queryable } from './enqueue';
+import type { Queryable } from '../postgres/queryable';
 
 export interface VerifyRun {
   startedAt: Date;
