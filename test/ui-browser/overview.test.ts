@@ -138,7 +138,7 @@ describe('the outbox page in a real browser: the overview', function () {
     await expectText(section.getByTestId('verify-result'), 'Passed: the target matches the outbox.');
     // The page is in UTC (test/support/browser.ts): the time of the run as the database recorded it.
     const [run] = await ui.query<{ at: string }>(`SELECT to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS at FROM outbox_verify_runs ORDER BY id DESC LIMIT 1`);
-    await expectText(section.getByTestId('verify-when'), new RegExp(`^${checked} keys checked in [\\d.]+ m?s; ended at ${run!.at} \\(\\d+ s ago\\)\\.$`));
+    await expectText(section.getByTestId('verify-when'), new RegExp(`^${checked} keys checked in [\\d.]+ m?s; ended at ${run!.at} \\+00:00 \\(\\d+ s ago\\)\\.$`));
 
     // A completed message's row gone from the target.
     await ui.targetQuery(`DELETE FROM synced_records WHERE (entity, entity_key) IN (SELECT entity, entity_key FROM synced_records WHERE NOT deleted LIMIT 1)`);
