@@ -44,8 +44,12 @@ export interface PublishedTransition {
 /** What one pass did: another publisher held the cursor, or how many it read and how many it appended. */
 export type PublishPass = { busy: true } | { busy: false; read: number; appended: number };
 
-/** Any value fits: transactions of one database share it, other databases have their own (dispatcher claims use 7_260_531_011). */
-const PUBLISH_LOCK = 7_260_531_012;
+/**
+ * The publishers' advisory lock: whoever holds it in a transaction keeps every pass from appending until
+ * that transaction ends. Any value fits: transactions of one database share it, other databases have their
+ * own (dispatcher claims use 7_260_531_011).
+ */
+export const PUBLISH_LOCK = 7_260_531_012;
 
 /**
  * Reads up to `limit` transitions after the cursor and hands them, in order, to `append`, which says how

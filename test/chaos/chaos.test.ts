@@ -4,10 +4,10 @@
  * `npm test`; `npm run test:chaos` runs the full size. One run per target: synced_records, and a user's own
  * table in PostgreSQL and in MariaDB. Settings: CHAOS_MESSAGES (size), CHAOS_TARGETS (which of
  * synced,postgres,mysql), CHAOS_SEED (replay a run), CHAOS_FAULTS=0 (only drain the backlog and measure),
- * CHAOS_WORKERS, CHAOS_DISPATCHERS.
+ * CHAOS_WORKERS, CHAOS_DISPATCHERS, CHAOS_TARGET_OUTAGE_MS, CHAOS_REDIS_OUTAGE_MS.
  */
 import assert from 'node:assert/strict';
-import { formatTable, runChaos } from './chaos';
+import { FAULTS, formatTable, runChaos } from './chaos';
 import { CHAOS_TARGETS, type ChaosTargetKind } from './target';
 
 /**
@@ -18,6 +18,14 @@ const CI_MESSAGES: Record<ChaosTargetKind, number> = { synced: 1200, postgres: 6
 /** How long the target is cut off: shorter at the CI size, where it would otherwise be most of the run. */
 const CI_TARGET_OUTAGE_MS = 12_000;
 const FULL_TARGET_OUTAGE_MS = 20_000;
+
+/**
+ * Redis unreachable for 1.2 ms per message, from 2 s to a minute: a minute at the full size (50,000), 2 s
+ * at the CI sizes, so that the three CI runs take only seconds longer for it.
+ */
+function redisOutageFor(messages: number): number {
+  return Math.min(60_000, Math.max(2_000, Math.round(messages * 1.2)));
+}
 
 function targetsSetting(): ChaosTargetKind[] {
   const raw = process.env.CHAOS_TARGETS;
@@ -42,7 +50,7 @@ describe('chaos: nothing is lost through crashes and outages of every part', fun
     const messages = intSetting('CHAOS_MESSAGES', CI_MESSAGES[target]);
     const into = target === 'synced' ? 'synced_records' : `a user's table in ${target === 'postgres' ? 'PostgreSQL' : 'MariaDB'}`;
     const title = faults
-      ? `completes all ${messages} messages into ${into}, the target as expected, with no overlapping executions, through worker, dispatcher, Temporal, Redis and database faults`
+      ? `completes all ${messages} messages into ${into}, the target as expected and verify passing, every outcome read from the streams, with no overlapping executions, through worker, dispatcher, Temporal, Redis and database faults`
       : `drains a backlog of ${messages} messages into ${into} with bounded memory`;
 
     it(title, async () => {
@@ -55,6 +63,7 @@ describe('chaos: nothing is lost through crashes and outages of every part', fun
         workers: intSetting('CHAOS_WORKERS', 2),
         dispatchers: intSetting('CHAOS_DISPATCHERS', 2),
         targetOutageMs: intSetting('CHAOS_TARGET_OUTAGE_MS', process.env.CHAOS_MESSAGES ? FULL_TARGET_OUTAGE_MS : CI_TARGET_OUTAGE_MS),
+        redisOutageMs: intSetting('CHAOS_REDIS_OUTAGE_MS', redisOutageFor(messages)),
         drainTimeoutMs: Math.max(600_000, messages * 200),
         log: (line) => console.log(line),
       });
@@ -68,7 +77,9 @@ describe('chaos: nothing is lost through crashes and outages of every part', fun
       assert.equal(result.overlappingRuns, 0, `no message had two live executions ${replay}`);
       assert.equal(result.openRuns, 0, `no execution left open ${replay}`);
       assert.equal(result.runsBeyondClaims, 0, `no message ran more executions than it was claimed ${replay}`);
-      if (faults) assert.equal(result.faults.length, 11, `every planned fault was injected ${replay}`);
+      if (faults) assert.equal(result.faults.length, FAULTS.length, `every planned fault was injected ${replay}`);
+      assert.equal(result.streams.unseen, 0, `every transition to completed, failed and dead reached the consumer on its stream ${replay}`);
+      assert.equal(result.verify.code, 0, `outbox-sync verify passes at the end (${result.verify.error}) ${replay}`);
       assert.equal(result.lost, 0, `messages lost ${replay}`);
     });
   }

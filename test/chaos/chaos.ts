@@ -1,13 +1,16 @@
 /**
  * The fault-injection run: a seeded workload (many keys, several versions each, deletes, sent out of
  * order) drained by worker and dispatcher processes while faults are injected in a seeded order at
- * seeded points of progress; then the promises are checked against the outbox, the target and
- * Temporal's own record of the executions, and printed as a table.
+ * seeded points of progress, and a consumer reads the streams throughout; then the promises are checked
+ * against the outbox, the target, Temporal's own record of the executions and what the consumer read,
+ * `outbox-sync verify` is run as an operator would, and all of it is printed as a table.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { enqueueBatch } from '../../stores/outbox/enqueue';
 import type { MessageInput } from '../../stores/outbox/validate';
+import { runCli } from '../support/processes';
+import { StreamConsumer } from './consumer';
 import { ChaosEnvironment } from './environment';
 import type { ChaosTargetKind } from './target';
 
@@ -20,6 +23,8 @@ export interface ChaosOptions {
   dispatchers: number;
   /** How long the target stays unreachable. */
   targetOutageMs: number;
+  /** How long Redis stays unreachable (keeping its data). */
+  redisOutageMs: number;
   /** Give up waiting for the drain after this long. */
   drainTimeoutMs: number;
   /** No faults: the backlog-drain mode (a backlog of `messages` pending, then measured as it drains). */
@@ -76,11 +81,12 @@ type FaultKind =
   | 'restart Temporal'
   | 'Redis FLUSHALL'
   | 'restart Redis'
+  | 'Redis unreachable'
   | 'terminate target connections'
   | 'target unreachable'
   | 'terminate outbox connections';
 
-const FAULTS: FaultKind[] = [
+export const FAULTS: readonly FaultKind[] = [
   'kill worker',
   'kill worker',
   'kill worker',
@@ -89,6 +95,7 @@ const FAULTS: FaultKind[] = [
   'restart Temporal',
   'Redis FLUSHALL',
   'restart Redis',
+  'Redis unreachable',
   'terminate target connections',
   'target unreachable',
   'terminate outbox connections',
@@ -142,6 +149,32 @@ export interface ChaosResult {
   peakRss: { worker: number; dispatcher: number };
   rssAt: { progress: number; worker: number; dispatcher: number }[];
   drained: boolean;
+  streams: StreamsChecked;
+  verify: VerifyRan;
+}
+
+/** What the stream consumer read, held against the outbox's history of transitions. */
+export interface StreamsChecked {
+  /** Transitions to completed, failed and dead in outbox_message_history. */
+  transitions: number;
+  /** Of those, the ones the consumer never read on their stream (completed on the success stream, failed and dead on the failure stream). */
+  unseen: number;
+  /** Entries naming a transition the history does not hold. */
+  unknown: number;
+  entries: number;
+  /** Entries read more than once (at least once is the promise). */
+  repeats: number;
+  /** Reads that failed while Redis did not answer, each tried again from the same ids. */
+  failedReads: number;
+}
+
+/** `outbox-sync verify --json` at the end of the run. */
+export interface VerifyRan {
+  code: number | null;
+  seconds: number;
+  report: { checked: number; missing: number; stale: number; different: number } | null;
+  /** Its stderr, when it printed any. */
+  error: string;
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
@@ -173,6 +206,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const rssAt: ChaosResult['rssAt'] = [];
   let completed = 0;
   let stopSampling = false;
+  // Through the same proxy as our processes: it is cut when they are.
+  const consumer = new StreamConsumer(env.redisProxy.port, (stream) => env.streamKey(stream));
   try {
     // The backlog first, in batches (all or none each): with faults, four fifths up front and the rest
     // while the run goes on, so new messages also arrive through the faults.
@@ -216,7 +251,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (fault && completed >= fault.atProgress * messages.length) {
         plan.shift();
         const at = { atSecond: seconds(), atCompleted: completed };
-        const detail = await inject(env, fault, options);
+        const detail = await inject(env, consumer, fault, options);
         faults.push({ kind: fault.kind, ...at, detail });
         log(`chaos: ${at.atSecond} s, ${at.atCompleted} completed: ${fault.kind} (${detail})`);
         continue;
@@ -235,8 +270,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     if (drained) rssAt.push({ progress: 1, worker: env.currentRss('worker'), dispatcher: env.currentRss('dispatcher') });
 
     const result = await check(env, ids, expected, options);
+    const streams = await checkStreams(env, consumer, options);
+    const verify = await runVerify(env);
     return {
       ...result,
+      streams,
+      verify,
       target: options.target,
       seed: options.seed,
       messages: messages.length,
@@ -251,11 +290,27 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     };
   } finally {
     stopSampling = true;
+    await consumer.stop();
     await env.close();
   }
 }
 
-async function inject(env: ChaosEnvironment, fault: PlannedFault, options: ChaosOptions): Promise<string> {
+/**
+ * Runs a fault that empties Redis once the consumer has read everything on the streams, with the
+ * publishers held from then until the fault is done. An entry Redis loses before anyone reads it is not
+ * appended again (README, The streams): without this, the consumer's check would measure a race between
+ * the fault and the consumer's next read, not whether the publisher appended every transition.
+ */
+async function onceStreamsRead(env: ChaosEnvironment, consumer: StreamConsumer, fault: () => Promise<unknown>): Promise<void> {
+  await env.withPublishersHeld(async () => {
+    const last = await env.lastStreamIds();
+    const deadline = Date.now() + 30_000;
+    while (!consumer.hasRead(last) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await fault();
+  });
+}
+
+async function inject(env: ChaosEnvironment, consumer: StreamConsumer, fault: PlannedFault, options: ChaosOptions): Promise<string> {
   switch (fault.kind) {
     case 'kill worker':
       return `SIGKILL pid ${await env.kill('worker', fault.pick)}, restarted`;
@@ -265,11 +320,14 @@ async function inject(env: ChaosEnvironment, fault: PlannedFault, options: Chaos
       await env.restartTemporal(fault.downMs);
       return `stopped, down ${fault.downMs} ms, restarted on the same SQLite file`;
     case 'Redis FLUSHALL':
-      await env.redis.flushall();
+      await onceStreamsRead(env, consumer, () => env.redis.flushall());
       return 'every staged copy and stream entry gone';
     case 'restart Redis':
-      await env.restartRedis(fault.downMs);
+      await onceStreamsRead(env, consumer, () => env.restartRedis(fault.downMs));
       return `SIGKILL, down ${fault.downMs} ms, restarted empty`;
+    case 'Redis unreachable':
+      await env.redisUnreachable(options.redisOutageMs);
+      return `refused for ${options.redisOutageMs / 1000} s, keeping its data`;
     case 'terminate target connections':
       return `${await env.target.terminateConnections()} connections to ${env.target.database} terminated`;
     case 'target unreachable':
@@ -346,6 +404,62 @@ async function check(env: ChaosEnvironment, ids: number[], expected: Map<string,
   return { counts, missingFromOutbox, targetWrong, targetBehind, workflowIds: runsById.size, runs, overlappingRuns, openRuns, runsBeyondClaims, lost };
 }
 
+/**
+ * Every transition to completed, failed and dead that the outbox's history records must have reached
+ * the consumer on its stream, with its message and status (waiting, with a deadline, for the publisher's
+ * last passes and the consumer's last reads).
+ */
+async function checkStreams(env: ChaosEnvironment, consumer: StreamConsumer, options: ChaosOptions): Promise<StreamsChecked> {
+  const { rows: all } = await env.outbox.query<{ id: string; message_id: string; to_status: string }>('SELECT id::text, message_id::text, to_status FROM outbox_message_history');
+  const history = all.filter((h) => h.to_status === 'completed' || h.to_status === 'failed' || h.to_status === 'dead');
+  const unseenOf = () =>
+    history.filter((h) => {
+      const stream = h.to_status === 'completed' ? 'succeeded' : 'failed';
+      return !consumer.byTransition.get(h.id)?.some((e) => e.stream === stream && e.status === h.to_status && e.messageId === h.message_id);
+    });
+  let unseen = unseenOf();
+  const deadline = Date.now() + 60_000;
+  while (unseen.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    unseen = unseenOf();
+  }
+  for (const h of unseen.slice(0, 5)) options.log(`chaos: transition ${h.id} (message ${h.message_id} to ${h.to_status}) never reached the consumer: ${JSON.stringify(consumer.byTransition.get(h.id) ?? null)}`);
+  if (unseen.length > 0) {
+    // The publisher appends only what transactions older than every open one wrote, server-wide: name the oldest open one.
+    const { rows: open } = await env.outbox.query(
+      `SELECT pid, datname, state, round(extract(epoch FROM now() - xact_start))::int AS seconds, left(query, 100) AS query
+         FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY xact_start LIMIT 1`,
+    );
+    if (open[0]) options.log(`chaos: the oldest open write transaction on the PostgreSQL server, which holds the streams back: ${JSON.stringify(open[0])}`);
+  }
+  // Any history row may name an entry (an SLA's overdue notice too); one that names none is unknown.
+  const known = new Set(all.map((h) => h.id));
+  let repeats = 0;
+  for (const entries of consumer.byTransition.values()) repeats += entries.length - 1;
+  return {
+    transitions: history.length,
+    unseen: unseen.length,
+    unknown: [...consumer.byTransition.keys()].filter((t) => !known.has(t)).length,
+    entries: consumer.entries,
+    repeats,
+    failedReads: consumer.failedReads,
+  };
+}
+
+/** `outbox-sync verify --json` against the run's databases, as an operator runs it: its exit code and report. */
+async function runVerify(env: ChaosEnvironment): Promise<VerifyRan> {
+  const started = Date.now();
+  const run = await runCli(['verify', '--json'], env.childEnv);
+  const seconds = (Date.now() - started) / 1000;
+  let report: VerifyRan['report'] = null;
+  try {
+    report = JSON.parse(run.stdout) as VerifyRan['report'];
+  } catch {
+    // No report: the exit code and stderr say why.
+  }
+  return { code: run.code, seconds, report, error: run.stderr.trim() };
+}
+
 interface RunsSeen {
   runsById: Map<string, { start: number; close: number | null }[]>;
   runs: number;
@@ -391,6 +505,19 @@ export function formatTable(r: ChaosResult): string {
     ['overlapping runs of one message', String(r.overlappingRuns), 'two live executions; must be 0'],
     ['runs still open', String(r.openRuns), 'must be 0'],
     ['messages with more runs than claims', String(r.runsBeyondClaims), 'must be 0'],
+    ['stream transitions unseen', `${r.streams.unseen} of ${r.streams.transitions}`, 'completed, failed, dead in the outbox history, not read on their stream; must be 0'],
+    [
+      'stream entries read (repeats)',
+      `${r.streams.entries} (${r.streams.repeats})`,
+      `by a consumer reading through the faults (${r.streams.failedReads} failed reads tried again); ${r.streams.unknown} naming no transition`,
+    ],
+    [
+      'outbox-sync verify at the end',
+      `exit ${r.verify.code}`,
+      r.verify.report
+        ? `${r.verify.report.checked} keys checked: ${r.verify.report.missing} missing, ${r.verify.report.stale} stale, ${r.verify.report.different} different, in ${r.verify.seconds.toFixed(1)} s; must exit 0`
+        : `no report: ${r.verify.error || 'nothing printed'}`,
+    ],
     ['faults injected', String(r.faults.length), r.faults.map((f) => f.kind).join(', ') || 'none'],
     ['unplanned process exits', String(r.unplannedExits), 'restarted by the supervisor'],
     ['drain time', `${r.drainSeconds.toFixed(1)} s`, `${r.rate.toFixed(1)} messages/s`],

@@ -2,7 +2,7 @@
  * The chaos suite's own world, so that its faults touch no one else: a Temporal dev server on a SQLite
  * file in a temporary directory (stopped and restarted on the same file), a redis-server on a free port
  * (flushed and restarted), its own outbox and target databases (test/chaos/target.ts: synced_records or a
- * user's table in PostgreSQL or MariaDB), the target behind a fault proxy, and the
+ * user's table in PostgreSQL or MariaDB), the target and Redis each behind a fault proxy, and the
  * worker and dispatcher as `outbox-sync` child processes under a small supervisor that restarts them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,9 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import pg from 'pg';
+import { loadConfig } from '../../config/config';
+import { Cache, type StreamName } from '../../stores/cache';
+import { PUBLISH_LOCK } from '../../stores/outbox/stream-cursor';
 import { pgSettings } from '../../stores/postgres/connect';
 import { databaseUrl, dropDatabase, migrateDatabase } from '../../stores/postgres/migrate';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
+import { FaultProxy } from '../support/fault-proxy';
 import { childEnv, spawnCli, type ProcessHandle } from '../support/processes';
 import { openChaosTarget, terminatePostgresConnections, type ChaosTarget, type ChaosTargetKind } from './target';
 import { freePort } from '../support/stack';
@@ -64,6 +68,8 @@ export class ChaosEnvironment {
     private temporal: DevServer,
     private readonly temporalOptions: Parameters<typeof startDevServer>[0],
     readonly redisPort: number,
+    /** What our processes (and the stream consumer) reach Redis through; the harness itself goes direct. */
+    readonly redisProxy: FaultProxy,
     /** Where the messages land, behind its fault proxy. */
     readonly target: ChaosTarget,
     readonly childEnv: NodeJS.ProcessEnv,
@@ -84,10 +90,11 @@ export class ChaosEnvironment {
     const temporalOptions = { port: await freePort(), uiPort: null, dbFile: join(dir, 'temporal.sqlite'), logFile: join(dir, 'temporal.log') };
     const temporal = await startDevServer(temporalOptions);
     const redisPort = await freePort();
+    const redisProxy = await FaultProxy.start('127.0.0.1', redisPort);
     const processEnv = childEnv({
       OUTBOX_DATABASE_URL: databaseUrl(postgresUrl, `${name}_outbox`),
       ...target.env,
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: 'default',
       OUTBOX_SYNC_TASK_QUEUE: name,
@@ -105,7 +112,7 @@ export class ChaosEnvironment {
     const redis = new Redis({ port: redisPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 20 });
     redis.on('error', () => undefined);
 
-    const env = new ChaosEnvironment(dir, name, postgresUrl, temporal, temporalOptions, redisPort, target, processEnv, outbox, redis, options.log);
+    const env = new ChaosEnvironment(dir, name, postgresUrl, temporal, temporalOptions, redisPort, redisProxy, target, processEnv, outbox, redis, options.log);
     await env.startRedis();
     for (let i = 0; i < options.workers; i++) env.supervise('worker');
     for (let i = 0; i < options.dispatchers; i++) env.supervise('dispatcher');
@@ -212,6 +219,40 @@ export class ChaosEnvironment {
     await this.startRedis();
   }
 
+  /** Cuts our processes off Redis (it keeps its data) for `ms`, then lets them reach it again. */
+  async redisUnreachable(ms: number): Promise<void> {
+    this.redisProxy.refuse();
+    await new Promise((r) => setTimeout(r, ms));
+    await this.redisProxy.restore();
+  }
+
+  /** The key of a stream as our processes name it (their OUTBOX_SYNC_REDIS_PREFIX). */
+  streamKey(stream: StreamName): string {
+    return new Cache(this.redis, loadConfig(this.childEnv).redisPrefix, 1000).streamKey(stream);
+  }
+
+  /** The newest entry's id on each stream, read from Redis directly; null for a stream with none. */
+  async lastStreamIds(): Promise<Record<StreamName, string | null>> {
+    const last = async (stream: StreamName) => ((await this.redis.xrevrange(this.streamKey(stream), '+', '-', 'COUNT', 1))[0]?.[0] ?? null);
+    return { succeeded: await last('succeeded'), failed: await last('failed') };
+  }
+
+  /**
+   * Runs `work` while the harness holds the streams' publish lock (stores/outbox/stream-cursor.ts): every
+   * publisher's pass skips its turn meanwhile, and the pass under way, if any, has ended when `work` starts.
+   */
+  async withPublishersHeld<T>(work: () => Promise<T>): Promise<T> {
+    const client = await this.outbox.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PUBLISH_LOCK]);
+      return await work();
+    } finally {
+      await client.query('COMMIT').catch(() => undefined);
+      client.release();
+    }
+  }
+
   /** Terminates every connection to the outbox database except the harness's own. Returns how many. */
   terminateOutboxConnections(): Promise<number> {
     return terminatePostgresConnections(this.postgresUrl, this.outboxDatabase, HARNESS_APPLICATION);
@@ -227,6 +268,7 @@ export class ChaosEnvironment {
       await exited;
     }
     this.redis.disconnect();
+    await this.redisProxy.close();
     await this.outbox.end().catch(() => undefined);
     await this.target.close();
     await dropDatabase(this.postgresUrl, this.outboxDatabase);

@@ -16,7 +16,7 @@ describe('the chaos plan', () => {
     const count = (kind: string) => plan.filter((f) => f.kind === kind).length;
     assert.ok(count('kill worker') >= 3);
     assert.ok(count('kill dispatcher') >= 2);
-    for (const kind of ['restart Temporal', 'Redis FLUSHALL', 'restart Redis', 'terminate target connections', 'target unreachable', 'terminate outbox connections']) {
+    for (const kind of ['restart Temporal', 'Redis FLUSHALL', 'restart Redis', 'Redis unreachable', 'terminate target connections', 'target unreachable', 'terminate outbox connections']) {
       assert.equal(count(kind), 1, kind);
     }
     const points = plan.map((f) => f.atProgress);
