@@ -53,8 +53,13 @@ function repeats(entries: Entry[]): Entry[] {
 describe('streams: every completed, failed and dead transition is appended, whatever Redis did', function () {
   this.timeout(120_000);
   let pipeline: TestPipeline | undefined;
+  let targetLock: pg.Client | undefined;
 
   afterEach(async () => {
+    // A test that failed while it held the target's lock: ended, its transaction rolls back, so that the
+    // lock does not outlive the test (an open transaction would hold every publisher on the server back).
+    await targetLock?.end().catch(() => undefined);
+    targetLock = undefined;
     await pipeline?.close();
     pipeline = undefined;
   });
@@ -147,7 +152,7 @@ describe('streams: every completed, failed and dead transition is appended, what
     const { outbox, cache } = p.stores;
     const logger = recordingLogger();
     // The target is locked: every message is staged in Redis, then waits at its target write.
-    const lock = new pg.Client(pgSettings(databaseUrl(getStack().postgresUrl, `${p.name}_target`)));
+    const lock = (targetLock = new pg.Client(pgSettings(databaseUrl(getStack().postgresUrl, `${p.name}_target`))));
     await lock.connect();
     await lock.query('BEGIN');
     await lock.query('LOCK TABLE synced_records IN ACCESS EXCLUSIVE MODE');
@@ -168,6 +173,7 @@ describe('streams: every completed, failed and dead transition is appended, what
     p.redisProxy!.refuse();
     await lock.query('COMMIT');
     await lock.end();
+    targetLock = undefined;
     // Messages that arrive now cannot be staged: every execution fails, and they end dead.
     const dying = await enqueueBatch(outbox, Array.from({ length: 5 }, (_, i) => ({ entity: 'order', key: `d${i}`, version: 1, data: { i } })));
     await p.waitForStatus(completing, ['completed'], 60_000);

@@ -185,8 +185,11 @@ describe('verify: is the target complete?', function () {
       'order_postgres 7 different',
     ]);
     assert.deepEqual([report.checked, report.missing, report.stale, report.different], [23, 3, 4, 8]);
-    const failedRun = await scrapeVerifyGauges();
-    assert.equal(failedRun.outbox_sync_verify_passed, 0);
+    // Read once the outbox gauges' one-second reading has passed the run (the passing run's may still be served).
+    const failedRun = await waitFor('a scrape after the failed run', async () => {
+      const gauges = await scrapeVerifyGauges();
+      return gauges.outbox_sync_verify_passed === 0 ? gauges : undefined;
+    });
     assert.deepEqual(
       [failedRun['outbox_sync_verify_problems{missing}'], failedRun['outbox_sync_verify_problems{stale}'], failedRun['outbox_sync_verify_problems{different}']],
       [3, 4, 8],
