@@ -7,7 +7,7 @@
 import client from 'prom-client';
 import type pg from 'pg';
 import { ALL_STATUSES } from '../stores/outbox/state-machine';
-import { readStatus, type OutboxStatus } from '../stores/outbox/messages';
+import { readStatus } from '../stores/outbox/messages';
 import { readLastVerifyRun, type VerifyRun } from '../stores/outbox/verify-runs';
 
 export const registry = client.register;
@@ -84,6 +84,15 @@ export function waitingGauge(): client.Gauge<'dependency'> {
   return metric(config.name, () => new client.Gauge(config));
 }
 
+/** `read`, called at most once a second: the gauges of one scrape, collected side by side, share its answer. */
+function sharedForASecond<T>(read: () => Promise<T>): () => Promise<T> {
+  let reading: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (!reading || Date.now() - reading.at > 1_000) reading = { at: Date.now(), value: read() };
+    return reading.value;
+  };
+}
+
 /**
  * Counts by status, the oldest pending message's age and the overdue messages (under this process's
  * OUTBOX_SYNC_SLA_SECONDS), read from the outbox at each scrape.
@@ -91,11 +100,7 @@ export function waitingGauge(): client.Gauge<'dependency'> {
 export function registerOutboxGauges(outbox: pg.Pool, sla: { slaSeconds: number | null }): void {
   if (registry.getSingleMetric('outbox_sync_messages')) return;
   // The gauges are collected side by side; one outbox read per scrape serves them all.
-  let reading: { at: number; status: Promise<OutboxStatus | null> } | undefined;
-  const read = () => {
-    if (!reading || Date.now() - reading.at > 1_000) reading = { at: Date.now(), status: readStatus(outbox, { slaSeconds: sla.slaSeconds }).catch(() => null) };
-    return reading.status;
-  };
+  const read = sharedForASecond(() => readStatus(outbox, { slaSeconds: sla.slaSeconds }).catch(() => null));
   new client.Gauge({
     name: 'outbox_sync_outbox_up',
     help: '1 if the last scrape could read the outbox, 0 if not (the other outbox gauges then keep their last values).',
@@ -139,11 +144,7 @@ const VERIFY_PROBLEMS = ['missing', 'stale', 'different'] as const;
  * sample: there is no result to report. While the outbox cannot be read they keep their last values.
  */
 function registerVerifyGauges(outbox: pg.Pool): void {
-  let reading: { at: number; run: Promise<VerifyRun | null | 'unread'> } | undefined;
-  const read = () => {
-    if (!reading || Date.now() - reading.at > 1_000) reading = { at: Date.now(), run: readLastVerifyRun(outbox).catch(() => 'unread' as const) };
-    return reading.run;
-  };
+  const read = sharedForASecond((): Promise<VerifyRun | null | 'unread'> => readLastVerifyRun(outbox).catch(() => 'unread' as const));
   new client.Gauge({
     name: 'outbox_sync_verify_last_run_timestamp_seconds',
     help: 'When the last verify run over every entity ended, in Unix seconds; 0 when verify has never run.',

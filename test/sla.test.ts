@@ -15,7 +15,6 @@ import { readMessage } from '../stores/outbox/messages';
 import { markOverdue } from '../stores/outbox/overdue';
 import { inTransaction } from '../stores/postgres/transaction';
 import { claimPending, FailureKind, recordCompleted, recordFailure, retryMessages } from '../stores/outbox/state-machine';
-import { activitySettings, createSyncWorker } from '../worker/worker';
 import { ManualClock } from './support/clock';
 import { TestPipeline, waitFor } from './support/pipeline';
 import { ProcessGroup, runCli } from './support/processes';
@@ -174,17 +173,8 @@ describe('the SLA: overdue messages are counted, shown and notified', function (
     // every workflow task fails, while the workflow stays running.
     const env = { OUTBOX_SYNC_CODEC_KEYS: keysSetting(K1), OUTBOX_SYNC_SLA_SECONDS: String(SLA_SECONDS) };
     const p = (pipeline = await TestPipeline.create({ env }));
+    await p.startWorker({ dataConverter: dataConverterFor({ codecKeys: [K2] }) });
     const stack = getStack();
-    const worker = await createSyncWorker({
-      connection: stack.nativeConnection,
-      namespace: stack.namespace,
-      taskQueue: p.config.taskQueue,
-      stores: p.stores,
-      settings: activitySettings(p.config),
-      dataConverter: dataConverterFor({ codecKeys: [K2] }),
-      options: { shutdownGraceTime: '2 seconds' },
-    });
-    p.workers.push({ worker, run: worker.run() });
     const client = new Client({ connection: stack.connection, namespace: stack.namespace, dataConverter: dataConverterFor(p.config) });
     const clock = new ManualClock();
     const dispatcher = p.createDispatcher({ clock: clock.now }, client);

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../config/config';
 import { openStores, type Stores } from '../../stores/stores';
@@ -128,7 +129,12 @@ export class TestPipeline {
   }
 
   /** Starts a worker on this pipeline's task queue; with `metrics`, it counts into the process's registry. */
-  async startWorker(options: { metrics?: boolean } = {}): Promise<Worker> {
+  /**
+   * A worker on this pipeline's task queue. With a `dataConverter` of its own (other codec keys than the
+   * pipeline's, say) it loads the workflow bundle built with the code for that converter instead of the
+   * run's shared one.
+   */
+  async startWorker(options: { metrics?: boolean; dataConverter?: DataConverter } = {}): Promise<Worker> {
     const stack = getStack();
     const worker = await createSyncWorker({
       connection: stack.nativeConnection,
@@ -136,7 +142,7 @@ export class TestPipeline {
       taskQueue: this.config.taskQueue,
       stores: this.stores,
       settings: activitySettings(this.config),
-      workflowBundle: stack.workflowBundle,
+      ...(options.dataConverter ? { dataConverter: options.dataConverter } : { workflowBundle: stack.workflowBundle }),
       ...(options.metrics ? { metrics: pipelineMetrics() } : {}),
       options: { shutdownGraceTime: '2 seconds' },
     });
