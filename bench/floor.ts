@@ -111,9 +111,9 @@ export async function measureFloor(options: {
     });
     try {
       await child.waitFor(MEASURING, 120_000);
-      const before = serverCpu(options.temporalPids);
+      const before = serverCpuSeconds(options.temporalPids);
       await child.waitFor(RESULT, 600_000);
-      const after = serverCpu(options.temporalPids);
+      const after = serverCpuSeconds(options.temporalPids);
       const result = JSON.parse(RESULT.exec(child.output())![1]!) as FloorProcessResult;
       const exit = await child.exited;
       if (exit.code !== 0) throw new Error(`the floor process (${label}) exited with ${exit.code ?? exit.signal}`);
@@ -144,7 +144,8 @@ export function floorFor(floor: Floor, eager: boolean): FloorRun | undefined {
   return floor.runs.find((r) => r.workflow === 'floorTwoLocalSteps' && r.eager === eager);
 }
 
-function serverCpu(pids: number[]): number | null {
+/** The CPU seconds of the server's processes together; null when there are none, or one has gone. */
+export function serverCpuSeconds(pids: number[]): number | null {
   if (pids.length === 0) return null;
   let total = 0;
   for (const pid of pids) {

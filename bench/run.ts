@@ -38,6 +38,7 @@ import { connectTemporal } from '../temporal/connection';
 import { registerSearchAttributes } from '../temporal/search-attributes-register';
 import { relayPending } from './baseline';
 import { describeVariant, floorFor, measureFloor, type Floor } from './floor';
+import { measureDeletes, type Deletes } from './deletes';
 import { checkRun } from './check';
 import { formatComparison, withCluster } from './cluster';
 import { BENCH_TARGETS, makeUserTables, type BenchTarget, type UserTables } from './user-tables';
@@ -121,6 +122,8 @@ export interface BenchResult {
   steady: SteadyResult[];
   baseline: { messages: number; seconds: number; rate: number; concurrency: number; cpuSecondsPer1000: number; ratio: number } | null;
   floor: Floor | null;
+  /** The retention deletes of the pipeline's closed runs, asked for after the steady phases (bench/deletes.ts). */
+  deletes: Deletes;
   /** The drain rate ÷ the rate of its own mode's floor (two local activities that do nothing, eager when the pipeline's starts are). */
   floorRatio: number | null;
   /** Sampled every 200 ms from the warm-up to the end of the steady phases (Temporal: its processes together). */
@@ -239,6 +242,12 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
     await worker.stop('SIGTERM');
     await dispatcher?.stop('SIGTERM');
 
+    progress('retention deletes: every closed run of the pipeline');
+    const temporalPids = Object.values(pids.temporal);
+    const { connection, client } = await connectTemporal(config);
+    const deletes = await measureDeletes({ client, connection, namespace: config.temporalNamespace, taskQueue: name, temporalPids }).finally(() => connection.close());
+    progress(`retention deletes: ${deletes.runs} runs in ${deletes.seconds} s`);
+
     let floor: Floor | null = null;
     if (options.floorWorkflows > 0) {
       floor = await measureFloor({
@@ -246,7 +255,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         workflows: options.floorWorkflows,
         inFlight: options.floorInFlight,
         taskQueue: name,
-        temporalPids: Object.values(pids.temporal),
+        temporalPids,
         dataDir,
         progress,
       });
@@ -310,6 +319,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       steady,
       baseline,
       floor,
+      deletes,
       floorRatio: ownFloor ? round(drainRate / ownFloor.rate) : null,
       peakRssMiB: { worker: mib(rssPeak.worker), dispatcher: dispatcher ? mib(rssPeak.dispatcher) : null, temporal: measuresTemporal ? mib(rssPeak.temporal) : null },
       highWaterRssMiB: {
@@ -564,12 +574,20 @@ export function formatTable(r: BenchResult): string {
           `| drain / its floor (two local activities, ${shared ? 'eager' : 'non-eager'}) | **${r.floorRatio === null ? 'n/a' : `${Math.round(r.floorRatio * 100)} %`}** |`,
         ]
       : []),
+    `| retention deletes: ${r.deletes.runs} closed runs | ${r.deletes.seconds} s; Temporal CPU ${r.deletes.temporalCpuMs ?? 'n/a'} ms per run${deleteShare(r)} |`,
     `| peak RSS while working | ${ours} ${r.peakRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.peakRssMiB.dispatcher} MiB`}, Temporal ${r.peakRssMiB.temporal ?? 'n/a'} MiB |`,
     `| RSS high-water mark, start-up included | ${ours} ${r.highWaterRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.highWaterRssMiB.dispatcher} MiB`}, Temporal ${r.highWaterRssMiB.temporal ?? 'n/a'} MiB |`,
     `| CPU per 1,000 messages, drain | ${cost(r.drain.cpuPer1000)}${r.baseline ? `; relay ${r.baseline.cpuSecondsPer1000} s` : ''} |`,
     ...r.steady.map((s) => `| CPU per 1,000 messages, steady ${s.fraction * 100} % | ${cost(s.cpuPer1000)} |`),
   ];
   return lines.join('\n');
+}
+
+/** The deletes' server CPU per run as a share of the drain's per message: what retention adds in the steady state. */
+function deleteShare(r: BenchResult): string {
+  const drainMs = r.drain.cpuPer1000.temporal;
+  if (r.deletes.temporalCpuMs === null || drainMs === null || drainMs === 0) return '';
+  return ` (${Math.round((r.deletes.temporalCpuMs / drainMs) * 100)} % of the drain's per message)`;
 }
 
 function nonNegativeInt(value: string): number {

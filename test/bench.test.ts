@@ -74,6 +74,11 @@ describe('the benchmark', () => {
         assert.ok(result.peakRssMiB.worker > 0 && result.drain.cpuPer1000.worker >= 0, 'cost measured');
         assert.equal(result.peakRssMiB.dispatcher === null, shared, 'the dispatcher measured on its own only as a process of its own');
         assert.match(stdout, /\| pipeline \/ baseline \|/);
+        // Every message closed one run (20 warm-up, the drain, the steady ones), and each was deleted; the server given by address is not ours to measure.
+        const steadySent = result.steady.reduce((n: number, s: { sent: number }) => n + s.sent, 0);
+        assert.equal(result.deletes.runs, 20 + 40 + steadySent);
+        assert.equal(result.deletes.temporalCpuMs, null);
+        assert.match(stdout, new RegExp(`\\| retention deletes: ${result.deletes.runs} closed runs \\| [0-9.]+ s; Temporal CPU n/a ms per run \\|`));
         if (floor) {
           // Each variant ran its 20 workflows to their end on the same server; the server given by address is not ours to measure.
           assert.deepEqual(

@@ -1,0 +1,49 @@
+/**
+ * What the retention deletes cost the server. When a namespace's retention expires, the history service
+ * deletes each closed run: its visibility row, its mutable state and its history. The bench cannot wait for
+ * that (a namespace's retention is one hour at the least), so it asks for the same deletion through the
+ * DeleteWorkflowExecution API, which ends in the same delete manager, for every run the pipeline closed, and
+ * measures the server's CPU from the first request until visibility counts none of them.
+ */
+import type { Client, Connection } from '@temporalio/client';
+import { serverCpuSeconds } from './floor';
+
+export interface Deletes {
+  runs: number;
+  seconds: number;
+  /** The Temporal server's CPU milliseconds per deleted run (null where its processes are not measured). */
+  temporalCpuMs: number | null;
+}
+
+/** Requests sent at once: enough to keep the server busy, few enough not to queue behind each other for long. */
+const AT_ONCE = 50;
+const DELETED_WITHIN_MS = 600_000;
+
+/** Deletes every completed `syncMessage` run of the task queue, and measures what the server spent on it. */
+export async function measureDeletes(options: { client: Client; connection: Connection; namespace: string; taskQueue: string; temporalPids: number[] }): Promise<Deletes> {
+  const { client, connection, namespace } = options;
+  const query = `TaskQueue = '${options.taskQueue}' AND WorkflowType = 'syncMessage' AND ExecutionStatus = 'Completed'`;
+  const runs: { workflowId: string; runId: string }[] = [];
+  for await (const run of client.workflow.list({ query })) runs.push({ workflowId: run.workflowId, runId: run.runId });
+
+  const cpuBefore = serverCpuSeconds(options.temporalPids);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < runs.length; i += AT_ONCE) {
+    await Promise.all(runs.slice(i, i + AT_ONCE).map((workflowExecution) => connection.workflowService.deleteWorkflowExecution({ namespace, workflowExecution })));
+  }
+  // The API returns once the deletion is queued; the run is gone when its visibility row is.
+  const deadline = Date.now() + DELETED_WITHIN_MS;
+  for (;;) {
+    const { count } = await client.workflow.count(query);
+    if (count === 0) break;
+    if (Date.now() > deadline) throw new Error(`retention deletes: ${count} of ${runs.length} runs still visible ${DELETED_WITHIN_MS / 1000} s after their deletion was asked`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpuAfter = serverCpuSeconds(options.temporalPids);
+  return {
+    runs: runs.length,
+    seconds: Math.round(seconds * 100) / 100,
+    temporalCpuMs: cpuBefore === null || cpuAfter === null || runs.length === 0 ? null : Math.round(((cpuAfter - cpuBefore) / runs.length) * 1000 * 100) / 100,
+  };
+}
