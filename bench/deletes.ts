@@ -3,7 +3,8 @@
  * deletes each closed run: its visibility row, its mutable state and its history. The bench cannot wait for
  * that (a namespace's retention is one hour at the least), so it asks for the same deletion through the
  * DeleteWorkflowExecution API, which ends in the same delete manager, for every run the pipeline closed, and
- * measures the server's CPU from the first request until visibility counts none of them.
+ * measures the server's CPU from the first request until visibility counts none of them and the server is
+ * idle again. It runs after the floor, so that no deletion left in the server's queues is counted there.
  */
 import type { Client, Connection } from '@temporalio/client';
 import { serverCpuSeconds } from './floor';
@@ -18,6 +19,9 @@ export interface Deletes {
 /** Requests sent at once: enough to keep the server busy, few enough not to queue behind each other for long. */
 const AT_ONCE = 50;
 const DELETED_WITHIN_MS = 600_000;
+/** A second in which the server used less than this share of a core: what is left of the deletes is done. */
+const IDLE_SHARE = 0.05;
+const IDLE_WITHIN_MS = 120_000;
 
 /** Deletes every completed `syncMessage` run of the task queue, and measures what the server spent on it. */
 export async function measureDeletes(options: { client: Client; connection: Connection; namespace: string; taskQueue: string; temporalPids: number[] }): Promise<Deletes> {
@@ -39,6 +43,8 @@ export async function measureDeletes(options: { client: Client; connection: Conn
     if (Date.now() > deadline) throw new Error(`retention deletes: ${count} of ${runs.length} runs still visible ${DELETED_WITHIN_MS / 1000} s after their deletion was asked`);
     await new Promise((r) => setTimeout(r, 500));
   }
+  // Visibility goes first; the history and mutable state follow. Counted until the server is idle again.
+  await serverIdle(options.temporalPids);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const cpuAfter = serverCpuSeconds(options.temporalPids);
   return {
@@ -46,4 +52,16 @@ export async function measureDeletes(options: { client: Client; connection: Conn
     seconds: Math.round(seconds * 100) / 100,
     temporalCpuMs: cpuBefore === null || cpuAfter === null || runs.length === 0 ? null : Math.round(((cpuAfter - cpuBefore) / runs.length) * 1000 * 100) / 100,
   };
+}
+
+/** Resolves once the server's processes spent less than IDLE_SHARE of a core in one second (at once where they are not measured). */
+async function serverIdle(pids: number[]): Promise<void> {
+  const deadline = Date.now() + IDLE_WITHIN_MS;
+  let last = serverCpuSeconds(pids);
+  while (last !== null && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = serverCpuSeconds(pids);
+    if (now === null || now - last < IDLE_SHARE) return;
+    last = now;
+  }
 }

@@ -43,7 +43,7 @@ import { checkRun } from './check';
 import { formatComparison, withCluster } from './cluster';
 import { BENCH_TARGETS, makeUserTables, type BenchTarget, type UserTables } from './user-tables';
 import { childEnv, spawnCli, type ProcessHandle } from '../test/support/processes';
-import { sampleProcess, type ProcessSample } from '../test/support/procstat';
+import { processEnvironment, sampleProcess, type ProcessSample } from '../test/support/procstat';
 
 const PIPELINE_ENTITY = 'bench';
 const RELAY_ENTITY = 'bench-relay';
@@ -122,7 +122,7 @@ export interface BenchResult {
   steady: SteadyResult[];
   baseline: { messages: number; seconds: number; rate: number; concurrency: number; cpuSecondsPer1000: number; ratio: number } | null;
   floor: Floor | null;
-  /** The retention deletes of the pipeline's closed runs, asked for after the steady phases (bench/deletes.ts). */
+  /** The retention deletes of the pipeline's closed runs, asked for after the floor (bench/deletes.ts). */
   deletes: Deletes;
   /** The drain rate ÷ the rate of its own mode's floor (two local activities that do nothing, eager when the pipeline's starts are). */
   floorRatio: number | null;
@@ -202,6 +202,8 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       persistence: options.temporal?.persistence ?? null,
     };
     const measuresTemporal = Object.keys(pids.temporal).length > 0;
+    // As the launcher (bin/outbox-sync) set it, read from the worker's own environment.
+    const mallocArenaMax = processEnvironment(pids.worker, 'MALLOC_ARENA_MAX') ?? 'unset';
     // Resident memory while the pipeline works (the high-water mark also counts start-up, e.g. bundling).
     const rssPeak = { worker: 0, dispatcher: 0, temporal: 0 };
     const rssSampler = setInterval(() => {
@@ -242,12 +244,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
     await worker.stop('SIGTERM');
     await dispatcher?.stop('SIGTERM');
 
-    progress('retention deletes: every closed run of the pipeline');
     const temporalPids = Object.values(pids.temporal);
-    const { connection, client } = await connectTemporal(config);
-    const deletes = await measureDeletes({ client, connection, namespace: config.temporalNamespace, taskQueue: name, temporalPids }).finally(() => connection.close());
-    progress(`retention deletes: ${deletes.runs} runs in ${deletes.seconds} s`);
-
     let floor: Floor | null = null;
     if (options.floorWorkflows > 0) {
       floor = await measureFloor({
@@ -261,6 +258,11 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       });
     }
     const ownFloor = floor ? floorFor(floor, options.sharedProcess) : undefined;
+
+    progress('retention deletes: every closed run of the pipeline');
+    const { connection, client } = await connectTemporal(config);
+    const deletes = await measureDeletes({ client, connection, namespace: config.temporalNamespace, taskQueue: name, temporalPids }).finally(() => connection.close());
+    progress(`retention deletes: ${deletes.runs} runs in ${deletes.seconds} s`);
 
     let baseline: BenchResult['baseline'] = null;
     if (options.baseline) {
@@ -309,6 +311,7 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
         workerSlots: WORKER_SLOTS,
         maxInFlight: config.maxInFlight,
         poolSize: 10,
+        mallocArenaMax,
         target: userTables?.describe ?? 'synced_records',
         temporal: server ? 'own dev server' : options.temporal!.describe,
         sqlitePragmas: server ? DEV_SERVER_SQLITE_PRAGMAS.join(', ') : 'n/a',

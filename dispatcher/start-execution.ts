@@ -25,7 +25,7 @@ export async function startExecution(client: Client, message: Pick<ClaimedMessag
   const handle = await client.workflow.start<typeof syncMessage>('syncMessage', {
     taskQueue: settings.taskQueue,
     workflowId: workflowIdFor(message.id, settings.workflowIdPrefix),
-    args: [{ messageId: message.id, execution: message.execution, retry: settings.stepRetry }],
+    args: [{ messageId: message.id, execution: message.execution, retry: settings.stepRetry, localSteps: true }],
     // One live execution per message: a second start while one runs returns that one. Once it has
     // closed, a start (a redrive or a rescue) opens a new run under the same id.
     workflowIdConflictPolicy: 'USE_EXISTING',

@@ -73,6 +73,7 @@ describe('the benchmark', () => {
         for (const s of result.steady) assert.ok(s.sent > 0 && s.latencyMs.p99 >= s.latencyMs.p50, `steady ${s.fraction}`);
         assert.ok(result.peakRssMiB.worker > 0 && result.drain.cpuPer1000.worker >= 0, 'cost measured');
         assert.equal(result.peakRssMiB.dispatcher === null, shared, 'the dispatcher measured on its own only as a process of its own');
+        assert.equal(result.settings.mallocArenaMax, '2', 'the worker started through the launcher, with two malloc arenas');
         assert.match(stdout, /\| pipeline \/ baseline \|/);
         // Every message closed one run (20 warm-up, the drain, the steady ones), and each was deleted; the server given by address is not ours to measure.
         const steadySent = result.steady.reduce((n: number, s: { sent: number }) => n + s.sent, 0);

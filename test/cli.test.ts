@@ -76,7 +76,7 @@ describe('the outbox-sync command line, run as a process against a real outbox',
 
   /** Runs the command on a pseudo-terminal (util-linux `script`) and returns what the terminal showed. */
   function onTerminal(args: string[]): Promise<string> {
-    const command = [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ');
+    const command = [BIN, ...args].map((a) => `'${a}'`).join(' ');
     return new Promise((resolvePromise, reject) => {
       const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: pipeline.processEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
       let shown = '';

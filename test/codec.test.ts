@@ -194,7 +194,7 @@ describe('payload encryption through the pipeline, the Temporal server and the c
   });
 
   it('refuses to start a worker with a short key: exit 2, one line naming the setting', async () => {
-    const child = spawn(process.execPath, [BIN, 'worker'], {
+    const child = spawn(BIN, ['worker'], {
       env: pipeline.processEnv({ OUTBOX_SYNC_CODEC_KEYS: `k1=${randomBytes(16).toString('base64')}` }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -304,7 +304,7 @@ async function startEncryptedPipeline(pipeline: TestPipeline): Promise<Client> {
 }
 
 function startCodecServer(pipeline: TestPipeline, children: ChildProcess[], env: Record<string, string>): { port: Promise<number>; exited: Promise<number | null>; output: () => string; child: ChildProcess } {
-  const child = spawn(process.execPath, [BIN, 'codec-server'], { env: pipeline.processEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(BIN, ['codec-server'], { env: pipeline.processEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));

@@ -322,7 +322,7 @@ describe('the ingest process', () => {
   it('serves until SIGTERM, answers the request in flight, refuses new connections, and exits 0', async function () {
     this.timeout(60_000);
     const port = await freePort();
-    child = spawn(process.execPath, [BIN, 'ingest'], {
+    child = spawn(BIN, ['ingest'], {
       env: pipeline.processEnv({ INGEST_TOKENS: TOKENS, INGEST_PORT: String(port) }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -365,7 +365,7 @@ describe('the ingest process', () => {
   it('answers 413 to a 5 MB body every time, sent with its length or in chunks, never a broken connection', async function () {
     this.timeout(120_000);
     const port = await freePort();
-    child = spawn(process.execPath, [BIN, 'ingest'], {
+    child = spawn(BIN, ['ingest'], {
       env: pipeline.processEnv({ INGEST_TOKENS: TOKENS, INGEST_PORT: String(port), INGEST_MAX_BODY_BYTES: String(1024 * 1024) }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -400,7 +400,7 @@ describe('the ingest process', () => {
   });
 
   it('exits 2 with one line when INGEST_TOKENS is empty', async () => {
-    child = spawn(process.execPath, [BIN, 'ingest'], { env: pipeline.processEnv({ INGEST_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(BIN, ['ingest'], { env: pipeline.processEnv({ INGEST_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (chunk) => (stderr += chunk));
     const code = await new Promise((resolve) => child!.once('exit', resolve));

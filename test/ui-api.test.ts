@@ -532,7 +532,7 @@ describe('ui: the outbox page server', () => {
 
     it('serves the API over HTTP until SIGTERM, then exits 0', async () => {
       const port = await freePort();
-      child = spawn(process.execPath, [BIN, 'ui'], { env: pipeline.processEnv({ OUTBOX_SYNC_UI_PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(BIN, ['ui'], { env: pipeline.processEnv({ OUTBOX_SYNC_UI_PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout!.on('data', (chunk) => (output += chunk));
       child.stderr!.on('data', (chunk) => (output += chunk));
@@ -549,7 +549,7 @@ describe('ui: the outbox page server', () => {
     });
 
     it('exits 2 with one line when OUTBOX_SYNC_UI_TOKENS is empty', async () => {
-      child = spawn(process.execPath, [BIN, 'ui'], {
+      child = spawn(BIN, ['ui'], {
         env: pipeline.processEnv({ OUTBOX_SYNC_UI_TOKENS: '', OUTBOX_SYNC_UI_OPERATORS: '', OUTBOX_SYNC_UI_PORT: '0' }),
         stdio: ['ignore', 'pipe', 'pipe'],
       });

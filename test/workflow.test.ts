@@ -62,7 +62,8 @@ function stubSteps(behaviours: Partial<Record<Step, StepBehaviour>> = {}) {
 }
 
 function input(retry: Partial<SyncMessageInput['retry']> = {}): SyncMessageInput {
-  return { messageId: 42, execution: 1, retry: { maxAttempts: 3, initialIntervalMs: 10, maxIntervalMs: 20, timeoutMs: 5_000, ...retry } };
+  // As the dispatcher starts it (dispatcher/start-execution.ts).
+  return { messageId: 42, execution: 1, retry: { maxAttempts: 3, initialIntervalMs: 10, maxIntervalMs: 20, timeoutMs: 5_000, ...retry }, localSteps: true };
 }
 
 interface RunOptions {
@@ -105,8 +106,8 @@ function patchMarkers(history: temporal.api.history.v1.IHistory): string[] {
 }
 
 describe('the syncMessage workflow with stubbed activities', () => {
-  describe('a new execution (LOCAL_STEPS_PATCH on)', () => {
-    it('runs stage and persist as local activities, the persist step recording the completion, and records the patch', async () => {
+  describe('a new execution (local steps, chosen by its input)', () => {
+    it('runs stage and persist as local activities, the persist step recording the completion, with no patch marker or search-attribute upsert', async () => {
       const stubs = stubSteps();
       const { result, history } = await runSyncMessage(stubs);
       assert.deepEqual(result, { status: 'completed' });
@@ -116,8 +117,24 @@ describe('the syncMessage workflow with stubbed activities', () => {
       );
       assert.deepEqual(stubs.inputs('stageToCache'), [{ messageId: 42, execution: 1 }]);
       assert.deepEqual(stubs.inputs('persistToTarget'), [{ messageId: 42, execution: 1, entity: 'order', key: '42', version: '7', op: 'upsert', recordCompleted: true }]);
-      assert.deepEqual(patchMarkers(history), [LOCAL_STEPS_PATCH]);
+      // patched() would record a marker and upsert TemporalChangeVersion: a visibility write per message.
+      assert.deepEqual(patchMarkers(history), []);
+      assert.equal(events(history, EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES).length, 0, 'no search attribute upserted');
       assert.equal(events(history, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED).length, 0, 'nothing went to the task queue');
+    });
+
+    it('runs local-first and records the patch when started without localSteps, as starts were while LOCAL_STEPS_PATCH chose the path', async () => {
+      const stubs = stubSteps();
+      const patchEraInput = input();
+      delete patchEraInput.localSteps;
+      const { result, history } = await runSyncMessage(stubs, { input: patchEraInput });
+      assert.deepEqual(result, { status: 'completed' });
+      assert.deepEqual(
+        stubs.calls.map((c) => `${c.step} ${c.where}`),
+        ['stageToCache local', 'persistToTarget local'],
+      );
+      assert.deepEqual(patchMarkers(history), [LOCAL_STEPS_PATCH]);
+      assert.equal(events(history, EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES).length, 1, 'patched() upserted TemporalChangeVersion');
     });
 
     it('reports skipped when the persist step finds the message no longer claimed', async () => {
@@ -275,7 +292,7 @@ describe('the syncMessage workflow with stubbed activities', () => {
         ['stageToCache queued', 'persistToTarget queued', 'recordOutcome queued'],
       );
       assert.equal(result.status, 'dead');
-      assert.deepEqual(patchMarkers(history), [LOCAL_STEPS_PATCH], 'still the local-first path: the guard, not the patch, chose the task queue');
+      assert.equal(stubs.inputs('persistToTarget')[0].recordCompleted, true, 'still the local-first path: the guard, not the input, chose the task queue');
     });
 
     it('sends the steps after a local try that outlasted the workflow task timeout to the task queue', async () => {
@@ -315,6 +332,7 @@ describe('the syncMessage workflow with stubbed activities', () => {
       const taskQueue = `workflow-test-${randomUUID()}`;
       // Started as the earlier dispatcher did: the execution named `attempt` in the input.
       const { execution, ...earlierInput } = input();
+      delete earlierInput.localSteps;
       const handle = await client.workflow.start('syncMessage', { taskQueue, workflowId: taskQueue, args: [{ ...earlierInput, attempt: execution }] });
       // No cache: the earlier worker leaves no sticky queue behind that the next task would wait on.
       const earlier = await Worker.create({ connection: nativeConnection, namespace, taskQueue, workflowBundle: prePatchStart, maxCachedWorkflows: 0 });

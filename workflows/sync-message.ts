@@ -5,8 +5,8 @@
  *   stageToCache ──▶ persistToTarget (+ record completed)
  *        └────────────────┴──── failure ──▶ recordOutcome(failed)
  *
- * Each step is tried first as a local activity (see LOCAL_STEPS_PATCH). Executions started before that
- * patch ran stageToCache ──▶ persistToTarget ──▶ recordOutcome(completed), each on the task queue.
+ * Each step is tried first as a local activity (see LOCAL_STEPS_PATCH; new starts say so in their input).
+ * Executions started before that patch ran stageToCache ──▶ persistToTarget ──▶ recordOutcome(completed), each on the task queue.
  */
 import { RetryState } from '@temporalio/common';
 import { ActivityFailure, ApplicationFailure, patched, proxyActivities, proxyLocalActivities, TemporalFailure, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
@@ -28,6 +28,13 @@ export interface SyncMessageInput {
   /** The same, as executions started before `execution` was named so carry it. */
   attempt?: number;
   retry: StepRetrySettings;
+  /**
+   * Set by every start since LOCAL_STEPS_PATCH became the only path for new executions: local-first steps,
+   * chosen by the input instead of by patched(), which records a marker and upserts the TemporalChangeVersion
+   * search attribute — a visibility write on the server for every message. Executions started without it
+   * ask patched() as before, so their histories replay the way they were recorded.
+   */
+  localSteps?: true;
 }
 
 export interface SyncMessageResult {
@@ -49,7 +56,7 @@ export interface SyncMessageResult {
 export const LOCAL_STEPS_PATCH = 'local-steps';
 
 export async function syncMessage(input: SyncMessageInput): Promise<SyncMessageResult> {
-  const localFirst = patched(LOCAL_STEPS_PATCH);
+  const localFirst = input.localSteps === true || patched(LOCAL_STEPS_PATCH);
   const steps = localFirst ? localFirstSteps(input.retry) : taskQueueSteps(input.retry);
   const claim = { messageId: input.messageId, execution: input.execution ?? input.attempt! };
   try {

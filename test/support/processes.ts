@@ -187,12 +187,16 @@ export function spawnProcess(options: SpawnOptions): ProcessHandle {
   return new ProcessHandle(options);
 }
 
-/** `outbox-sync ARGS` as a child process, with `env` as its whole environment. */
+/**
+ * `outbox-sync ARGS` as a child process, through the launcher a user runs, with `env` as its whole
+ * environment; `nodeArgs` reach node through NODE_OPTIONS.
+ */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv, options: { nodeArgs?: string[]; input?: string; keepOutput?: number; cwd?: string } = {}): ProcessHandle {
+  const nodeOptions = [env.NODE_OPTIONS, ...(options.nodeArgs ?? [])].filter(Boolean).join(' ');
   return spawnProcess({
-    command: process.execPath,
-    args: [...(options.nodeArgs ?? []), BIN, ...args],
-    env,
+    command: BIN,
+    args,
+    env: nodeOptions ? { ...env, NODE_OPTIONS: nodeOptions } : env,
     cwd: options.cwd,
     input: options.input,
     keepOutput: options.keepOutput,

@@ -30,6 +30,16 @@ export function sampleProcess(pid: number): ProcessSample | null {
   }
 }
 
+/** One variable of the environment the process started with (Linux /proc); undefined when unset or gone. */
+export function processEnvironment(pid: number, name: string): string | undefined {
+  try {
+    const entry = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((e) => e.startsWith(`${name}=`));
+    return entry?.slice(name.length + 1);
+  } catch {
+    return undefined;
+  }
+}
+
 function kilobytes(status: string, field: string): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
   return match ? Number(match[1]) : 0;
