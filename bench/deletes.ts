@@ -6,7 +6,8 @@
  * measures the server's CPU from the first request until visibility counts none of them and the server is
  * idle again. It runs after the floor, so that no deletion left in the server's queues is counted there.
  */
-import type { Client, Connection } from '@temporalio/client';
+import { status } from '@grpc/grpc-js';
+import { isGrpcServiceError, type Client, type Connection } from '@temporalio/client';
 import { serverCpuSeconds } from './floor';
 
 export interface Deletes {
@@ -16,8 +17,11 @@ export interface Deletes {
   temporalCpuMs: number | null;
 }
 
-/** Requests sent at once: enough to keep the server busy, few enough not to queue behind each other for long. */
-const AT_ONCE = 50;
+/**
+ * Requests sent at once: enough to keep the server busy, few enough for the dev server's persistence rate
+ * limit (50 at once over 100,000 runs exceeded it: "System Persistence Max QPS Reached").
+ */
+const AT_ONCE = 20;
 const DELETED_WITHIN_MS = 600_000;
 /** A second in which the server used less than this share of a core: what is left of the deletes is done. */
 const IDLE_SHARE = 0.05;
@@ -33,7 +37,18 @@ export async function measureDeletes(options: { client: Client; connection: Conn
   const cpuBefore = serverCpuSeconds(options.temporalPids);
   const start = process.hrtime.bigint();
   for (let i = 0; i < runs.length; i += AT_ONCE) {
-    await Promise.all(runs.slice(i, i + AT_ONCE).map((workflowExecution) => connection.workflowService.deleteWorkflowExecution({ namespace, workflowExecution })));
+    let batch = runs.slice(i, i + AT_ONCE);
+    for (let pause = 250; batch.length > 0; pause *= 2) {
+      // Every request of a batch settles before the next (or the connection's close): none is left retrying.
+      const results = await Promise.allSettled(batch.map((workflowExecution) => connection.workflowService.deleteWorkflowExecution({ namespace, workflowExecution })));
+      const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' && isGrpcServiceError(r.reason) ? r.reason.code : null);
+      // A run the server no longer finds is deleted already; one it had no capacity for is asked again.
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && codeOf(r) !== status.NOT_FOUND && codeOf(r) !== status.RESOURCE_EXHAUSTED);
+      if (failed) throw new Error(`retention deletes: deleting a run failed after ${i} of ${runs.length}: ${(failed.reason as Error).message}`);
+      batch = batch.filter((_, n) => codeOf(results[n]!) === status.RESOURCE_EXHAUSTED);
+      if (batch.length > 0 && pause > 30_000) throw new Error(`retention deletes: the server had no capacity for ${batch.length} deletions after ${i} of ${runs.length}, for over a minute`);
+      if (batch.length > 0) await new Promise((r) => setTimeout(r, pause));
+    }
   }
   // The API returns once the deletion is queued; the run is gone when its visibility row is.
   const deadline = Date.now() + DELETED_WITHIN_MS;

@@ -109,6 +109,8 @@ interface SteadyResult {
   sent: number;
   achievedRate: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number };
+  /** The same latency in two parts, from the status history: enqueue→claimed (the dispatcher) and claimed→completed (Temporal and the worker). */
+  stagesMs: { toClaimed: { p50: number; p99: number }; claimedToCompleted: { p50: number; p99: number } };
   cpuPer1000: Cost;
 }
 
@@ -122,8 +124,8 @@ export interface BenchResult {
   steady: SteadyResult[];
   baseline: { messages: number; seconds: number; rate: number; concurrency: number; cpuSecondsPer1000: number; ratio: number } | null;
   floor: Floor | null;
-  /** The retention deletes of the pipeline's closed runs, asked for after the floor (bench/deletes.ts). */
-  deletes: Deletes;
+  /** The retention deletes of the pipeline's closed runs, asked for after the floor (bench/deletes.ts); why not, when they failed. */
+  deletes: Deletes | { failed: string };
   /** The drain rate ÷ the rate of its own mode's floor (two local activities that do nothing, eager when the pipeline's starts are). */
   floorRatio: number | null;
   /** Sampled every 200 ms from the warm-up to the end of the steady phases (Temporal: its processes together). */
@@ -235,7 +237,8 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
       await waitCompleted(stores.outbox, sent.firstId, sent.lastId, 'the steady messages');
       const cost = costPer1000(before, sampleAll(pids), sent.count);
       const latencyMs = await latencies(stores.outbox, sent.firstId, sent.lastId);
-      steady.push({ fraction, targetRate: round(rate), sent: sent.count, achievedRate: round(sent.count / (options.steadySeconds || 1)), latencyMs, cpuPer1000: cost });
+      const stagesMs = await stageLatencies(stores.outbox, sent.firstId, sent.lastId);
+      steady.push({ fraction, targetRate: round(rate), sent: sent.count, achievedRate: round(sent.count / (options.steadySeconds || 1)), latencyMs, stagesMs, cpuPer1000: cost });
       progress(`steady: p50 ${latencyMs.p50} ms, p95 ${latencyMs.p95} ms, p99 ${latencyMs.p99} ms`);
     }
 
@@ -261,8 +264,11 @@ export async function runBench(options: BenchOptions, progress: (line: string) =
 
     progress('retention deletes: every closed run of the pipeline');
     const { connection, client } = await connectTemporal(config);
-    const deletes = await measureDeletes({ client, connection, namespace: config.temporalNamespace, taskQueue: name, temporalPids }).finally(() => connection.close());
-    progress(`retention deletes: ${deletes.runs} runs in ${deletes.seconds} s`);
+    // The last of the measurements on Temporal: a failure here is reported with the rest, not in their place.
+    const deletes: BenchResult['deletes'] = await measureDeletes({ client, connection, namespace: config.temporalNamespace, taskQueue: name, temporalPids })
+      .catch((err: Error) => ({ failed: err.message }))
+      .finally(() => connection.close());
+    progress('failed' in deletes ? deletes.failed : `retention deletes: ${deletes.runs} runs in ${deletes.seconds} s`);
 
     let baseline: BenchResult['baseline'] = null;
     if (options.baseline) {
@@ -443,6 +449,19 @@ async function latencies(outbox: pg.Pool, firstId: number, lastId: number): Prom
   return { p50: p50!, p95: p95!, p99: p99!, max: max! };
 }
 
+async function stageLatencies(outbox: pg.Pool, firstId: number, lastId: number): Promise<SteadyResult['stagesMs']> {
+  const { rows } = await outbox.query(
+    `SELECT percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM c.at - m.created_at) * 1000) AS to_claimed,
+            percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM m.completed_at - c.at) * 1000) AS claimed_to_completed
+       FROM outbox_messages m
+       CROSS JOIN LATERAL (SELECT min(h.at) AS at FROM outbox_message_history h WHERE h.message_id = m.id AND h.to_status = 'processing') c
+      WHERE m.id BETWEEN $1 AND $2 AND m.entity = $3`,
+    [firstId, lastId, PIPELINE_ENTITY],
+  );
+  const pair = (values: number[]) => ({ p50: Math.round(Number(values[0])), p99: Math.round(Number(values[1])) });
+  return { toClaimed: pair(rows[0].to_claimed as number[]), claimedToCompleted: pair(rows[0].claimed_to_completed as number[]) };
+}
+
 interface Pids {
   worker: number;
   dispatcher: number | null;
@@ -560,7 +579,7 @@ export function formatTable(r: BenchResult): string {
     `| drain: ${r.drain.messages} messages over ${r.drain.keys} keys | ${r.drain.seconds} s, **${r.drain.rate} msg/s** |`,
     ...r.steady.map(
       (s) =>
-        `| steady at ${s.fraction * 100} % (${s.targetRate} msg/s, ${s.sent} sent): enqueue→completed | p50 ${s.latencyMs.p50} ms, p95 ${s.latencyMs.p95} ms, **p99 ${s.latencyMs.p99} ms** (max ${s.latencyMs.max}) |`,
+        `| steady at ${s.fraction * 100} % (${s.targetRate} msg/s, ${s.sent} sent): enqueue→completed | p50 ${s.latencyMs.p50} ms, p95 ${s.latencyMs.p95} ms, **p99 ${s.latencyMs.p99} ms** (max ${s.latencyMs.max}); to claimed p50/p99 ${s.stagesMs.toClaimed.p50}/${s.stagesMs.toClaimed.p99} ms, claimed to completed ${s.stagesMs.claimedToCompleted.p50}/${s.stagesMs.claimedToCompleted.p99} ms |`,
     ),
     ...(r.baseline
       ? [
@@ -577,7 +596,9 @@ export function formatTable(r: BenchResult): string {
           `| drain / its floor (two local activities, ${shared ? 'eager' : 'non-eager'}) | **${r.floorRatio === null ? 'n/a' : `${Math.round(r.floorRatio * 100)} %`}** |`,
         ]
       : []),
-    `| retention deletes: ${r.deletes.runs} closed runs | ${r.deletes.seconds} s; Temporal CPU ${r.deletes.temporalCpuMs ?? 'n/a'} ms per run${deleteShare(r)} |`,
+    'failed' in r.deletes
+      ? `| retention deletes | **failed**: ${r.deletes.failed} |`
+      : `| retention deletes: ${r.deletes.runs} closed runs | ${r.deletes.seconds} s; Temporal CPU ${r.deletes.temporalCpuMs ?? 'n/a'} ms per run${deleteShare(r.deletes, r.drain.cpuPer1000.temporal)} |`,
     `| peak RSS while working | ${ours} ${r.peakRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.peakRssMiB.dispatcher} MiB`}, Temporal ${r.peakRssMiB.temporal ?? 'n/a'} MiB |`,
     `| RSS high-water mark, start-up included | ${ours} ${r.highWaterRssMiB.worker} MiB${shared ? '' : `, dispatcher ${r.highWaterRssMiB.dispatcher} MiB`}, Temporal ${r.highWaterRssMiB.temporal ?? 'n/a'} MiB |`,
     `| CPU per 1,000 messages, drain | ${cost(r.drain.cpuPer1000)}${r.baseline ? `; relay ${r.baseline.cpuSecondsPer1000} s` : ''} |`,
@@ -587,10 +608,9 @@ export function formatTable(r: BenchResult): string {
 }
 
 /** The deletes' server CPU per run as a share of the drain's per message: what retention adds in the steady state. */
-function deleteShare(r: BenchResult): string {
-  const drainMs = r.drain.cpuPer1000.temporal;
-  if (r.deletes.temporalCpuMs === null || drainMs === null || drainMs === 0) return '';
-  return ` (${Math.round((r.deletes.temporalCpuMs / drainMs) * 100)} % of the drain's per message)`;
+function deleteShare(deletes: Deletes, drainMs: number | null): string {
+  if (deletes.temporalCpuMs === null || drainMs === null || drainMs === 0) return '';
+  return ` (${Math.round((deletes.temporalCpuMs / drainMs) * 100)} % of the drain's per message)`;
 }
 
 function nonNegativeInt(value: string): number {

@@ -70,7 +70,12 @@ describe('the benchmark', () => {
         assert.match(result.settings.target, target === 'synced' ? /^synced_records$/ : target === 'postgres' ? /^PostgreSQL tables bench_bench, bench_bench_relay$/ : /^MariaDB\/MySQL tables/);
         assert.ok(result.drain.rate > 0 && result.baseline.rate > 0, 'drain and baseline rates measured');
         assert.deepEqual(result.steady.map((s: { fraction: number }) => s.fraction), [0.25, 0.5, 0.75]);
-        for (const s of result.steady) assert.ok(s.sent > 0 && s.latencyMs.p99 >= s.latencyMs.p50, `steady ${s.fraction}`);
+        for (const s of result.steady) {
+          assert.ok(s.sent > 0 && s.latencyMs.p99 >= s.latencyMs.p50, `steady ${s.fraction}`);
+          // Both parts of every message's latency were read from its status history, and neither can exceed the whole.
+          const { toClaimed, claimedToCompleted } = s.stagesMs;
+          assert.ok(toClaimed.p50 >= 0 && claimedToCompleted.p50 > 0 && toClaimed.p99 <= s.latencyMs.max && claimedToCompleted.p99 <= s.latencyMs.max, JSON.stringify(s));
+        }
         assert.ok(result.peakRssMiB.worker > 0 && result.drain.cpuPer1000.worker >= 0, 'cost measured');
         assert.equal(result.peakRssMiB.dispatcher === null, shared, 'the dispatcher measured on its own only as a process of its own');
         assert.equal(result.settings.mallocArenaMax, '2', 'the worker started through the launcher, with two malloc arenas');

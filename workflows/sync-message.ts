@@ -6,7 +6,8 @@
  *        └────────────────┴──── failure ──▶ recordOutcome(failed)
  *
  * Each step is tried first as a local activity (see LOCAL_STEPS_PATCH; new starts say so in their input).
- * Executions started before that patch ran stageToCache ──▶ persistToTarget ──▶ recordOutcome(completed), each on the task queue.
+ * Executions started before that patch ran stageToCache ──▶ persistToTarget ──▶ recordOutcome(completed),
+ * each on the task queue.
  */
 import { RetryState } from '@temporalio/common';
 import { ActivityFailure, ApplicationFailure, patched, proxyActivities, proxyLocalActivities, TemporalFailure, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
