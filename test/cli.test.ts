@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { enqueue, enqueueBatch } from '../stores/outbox/enqueue';
@@ -176,6 +176,19 @@ describe('the outbox-sync command line, run as a process against a real outbox',
           [ids[1], 'b'],
         ],
       );
+    });
+  });
+
+  describe('the launcher (bin/outbox-sync)', () => {
+    it('starts node with two malloc arenas unless the environment says otherwise, and passes OUTBOX_SYNC_NODE_ARGS to node', async () => {
+      // A module node loads first (--require) reports what the process got.
+      const report = join(dir, 'report.js');
+      writeFileSync(report, `require('fs').appendFileSync(${JSON.stringify(join(dir, 'arenas'))}, (process.env.MALLOC_ARENA_MAX ?? 'unset') + '\\n');`);
+      const nodeArgs = `--require ${report} --cpu-prof --cpu-prof-dir=${join(dir, 'profile')}`;
+      assert.equal((await cli(['--help'], { env: { OUTBOX_SYNC_NODE_ARGS: nodeArgs } })).code, 0);
+      assert.equal((await cli(['--help'], { env: { OUTBOX_SYNC_NODE_ARGS: nodeArgs, MALLOC_ARENA_MAX: '4' } })).code, 0);
+      assert.deepEqual(readFileSync(join(dir, 'arenas'), 'utf8').split('\n'), ['2', '4', '']);
+      assert.equal(readdirSync(join(dir, 'profile')).filter((f) => f.endsWith('.cpuprofile')).length, 2, 'node profiled both runs');
     });
   });
 

@@ -189,14 +189,13 @@ export function spawnProcess(options: SpawnOptions): ProcessHandle {
 
 /**
  * `outbox-sync ARGS` as a child process, through the launcher a user runs, with `env` as its whole
- * environment; `nodeArgs` reach node through NODE_OPTIONS.
+ * environment; `nodeArgs` reach node through the launcher's OUTBOX_SYNC_NODE_ARGS.
  */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv, options: { nodeArgs?: string[]; input?: string; keepOutput?: number; cwd?: string } = {}): ProcessHandle {
-  const nodeOptions = [env.NODE_OPTIONS, ...(options.nodeArgs ?? [])].filter(Boolean).join(' ');
   return spawnProcess({
     command: BIN,
     args,
-    env: nodeOptions ? { ...env, NODE_OPTIONS: nodeOptions } : env,
+    env: options.nodeArgs?.length ? { ...env, OUTBOX_SYNC_NODE_ARGS: options.nodeArgs.join(' ') } : env,
     cwd: options.cwd,
     input: options.input,
     keepOutput: options.keepOutput,
