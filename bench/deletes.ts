@@ -41,7 +41,6 @@ export async function measureDeletes(options: { client: Client; connection: Conn
     for (let pause = 250; batch.length > 0; pause *= 2) {
       // Every request of a batch settles before the next (or the connection's close): none is left retrying.
       const results = await Promise.allSettled(batch.map((workflowExecution) => connection.workflowService.deleteWorkflowExecution({ namespace, workflowExecution })));
-      const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' && isGrpcServiceError(r.reason) ? r.reason.code : null);
       // A run the server no longer finds is deleted already; one it had no capacity for is asked again.
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && codeOf(r) !== status.NOT_FOUND && codeOf(r) !== status.RESOURCE_EXHAUSTED);
       if (failed) throw new Error(`retention deletes: deleting a run failed after ${i} of ${runs.length}: ${(failed.reason as Error).message}`);
@@ -67,6 +66,11 @@ export async function measureDeletes(options: { client: Client; connection: Conn
     seconds: Math.round(seconds * 100) / 100,
     temporalCpuMs: cpuBefore === null || cpuAfter === null || runs.length === 0 ? null : Math.round(((cpuAfter - cpuBefore) / runs.length) * 1000 * 100) / 100,
   };
+}
+
+/** The gRPC status a request failed with; null when it succeeded or failed otherwise. */
+function codeOf(result: PromiseSettledResult<unknown>): status | null {
+  return result.status === 'rejected' && isGrpcServiceError(result.reason) ? result.reason.code : null;
 }
 
 /** Resolves once the server's processes spent less than IDLE_SHARE of a core in one second (at once where they are not measured). */
