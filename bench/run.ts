@@ -445,7 +445,8 @@ async function latencies(outbox: pg.Pool, firstId: number, lastId: number): Prom
             percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM c.at - m.created_at) * 1000) AS to_claimed,
             percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM m.completed_at - c.at) * 1000) AS claimed_to_completed
        FROM outbox_messages m
-       CROSS JOIN LATERAL (SELECT min(h.at) AS at FROM outbox_message_history h WHERE h.message_id = m.id AND h.to_status = 'processing') c
+       -- The history's time is its transaction's start, which can precede the message's own: no claim is earlier than the message.
+       CROSS JOIN LATERAL (SELECT greatest(min(h.at), m.created_at) AS at FROM outbox_message_history h WHERE h.message_id = m.id AND h.to_status = 'processing') c
       WHERE m.id BETWEEN $1 AND $2 AND m.entity = $3`,
     [firstId, lastId, PIPELINE_ENTITY],
   );
